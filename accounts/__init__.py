@@ -1,0 +1,1 @@
+"""People: the user model with its per-user preferences, and allauth's adapter."""

@@ -1,0 +1,78 @@
+"""The user model: signs in by email; carries the preferences meetings need."""
+
+from __future__ import annotations
+
+import secrets
+import zoneinfo
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"Unknown time zone: {value}")
+
+
+def new_calendar_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class EmailUserManager(UserManager["User"]):
+    """Users are created by email; the username column stays but is optional."""
+
+    def create_user(  # type: ignore[override]
+        self, email: str, password: str | None = None, **extra: object
+    ) -> User:
+        return super().create_user(
+            username=None,  # type: ignore[arg-type]
+            email=self.normalize_email(email),
+            password=password,
+            **extra,
+        )
+
+    def create_superuser(  # type: ignore[override]
+        self, email: str, password: str | None = None, **extra: object
+    ) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+    def _create_user(  # type: ignore[override]
+        self, username: str | None, email: str, password: str | None, **extra: object
+    ) -> User:
+        user = self.model(email=email, username=username, **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+
+class User(AbstractUser):
+    username = models.CharField(max_length=150, blank=True, null=True, unique=True)
+    email = models.EmailField("email address", unique=True)
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    reminder_minutes = models.PositiveSmallIntegerField(
+        default=10, help_text="Minutes before a meeting starts to send a reminder email."
+    )
+    calendar_token = models.CharField(
+        max_length=64,
+        unique=True,
+        default=new_calendar_token,
+        help_text="Secret that authorizes the personal calendar feed URL.",
+    )
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = EmailUserManager()  # type: ignore[misc]
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.email.split("@")[0]

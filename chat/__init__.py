@@ -1,0 +1,1 @@
+"""Chat that is kept: messages are stored before they are broadcast."""

@@ -1,0 +1,1 @@
+"""Meetings: scheduling, invitations, calendars, the join page and call signaling."""

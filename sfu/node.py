@@ -1,0 +1,135 @@
+"""One SFU node: the asyncio process behind `manage.py runsfu`.
+
+It listens on its own channel (`sfu.<node>`; channels_redis must have exactly one receiver
+per channel name), registers in the database, heartbeats, and answers requests. Handlers are
+looked up by method name; a malformed or failing request gets an error response and the node
+carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from sfu import registry
+from sfu.channel_api import (
+    MalformedRequest,
+    SfuRequest,
+    error_response,
+    ok_response,
+    parse_request,
+)
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[SfuRequest], Awaitable[dict[str, Any]]]
+
+
+class RequestFailed(Exception):
+    """Raised by a handler to answer with a specific error code."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class SfuNodeServer:
+    def __init__(self, name: str, capacity: int | None = None) -> None:
+        self.name = name
+        self.channel = registry.channel_for(name)
+        self.capacity = capacity if capacity is not None else settings.SFU_NODE_CAPACITY
+        self.layer = get_channel_layer()
+        self.handlers: dict[str, Handler] = {"ping": self._ping}
+        self._stopping = asyncio.Event()
+
+    # --- life cycle ----------------------------------------------------------------------
+    async def run(self) -> None:
+        await sync_to_async(registry.register_node)(self.name, self.capacity)
+        logger.info("SFU node %s listening on channel %s", self.name, self.channel)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stopping.set)
+        heartbeat = asyncio.create_task(self._heartbeat_forever())
+        receiver = asyncio.create_task(self._receive_forever())
+        await self._stopping.wait()
+        heartbeat.cancel()
+        receiver.cancel()
+        await asyncio.gather(heartbeat, receiver, return_exceptions=True)
+        await self.close()
+        await sync_to_async(registry.mark_stopped)(self.name)
+        logger.info("SFU node %s stopped", self.name)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def close(self) -> None:
+        """Release media resources; the media engine extends this."""
+
+    def current_load(self) -> registry.NodeLoad:
+        return registry.NodeLoad()
+
+    async def _heartbeat_forever(self) -> None:
+        while True:
+            try:
+                await sync_to_async(registry.record_heartbeat)(self.name, self.current_load())
+            except Exception:
+                logger.exception("heartbeat failed; retrying")
+            await asyncio.sleep(settings.SFU_HEARTBEAT_SECONDS)
+
+    async def _receive_forever(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("channel layer receive failed; retrying")
+                await asyncio.sleep(0.5)
+                continue
+            asyncio.create_task(self.handle_message(message))
+
+    # --- requests ------------------------------------------------------------------------
+    async def handle_message(self, message: object) -> None:
+        try:
+            request = parse_request(message)
+        except MalformedRequest as exc:
+            logger.warning("malformed request: %s", exc)
+            if exc.reply_to:
+                await self._reply(
+                    exc.reply_to, error_response(exc.request_id, "bad_request", str(exc))
+                )
+            return
+        handler = self.handlers.get(request.method)
+        if handler is None:
+            await self._reply(
+                request.reply_to,
+                error_response(request.id, "unknown_method", f"unknown method {request.method!r}"),
+            )
+            return
+        try:
+            data = await handler(request)
+        except RequestFailed as exc:
+            response = error_response(request.id, exc.code, exc.reason)
+        except Exception:
+            logger.exception("request %s failed", request.method)
+            response = error_response(request.id, "internal_error", "the SFU node failed")
+        else:
+            response = ok_response(request.id, data)
+        await self._reply(request.reply_to, response)
+
+    async def _reply(self, channel: str, response: dict[str, Any]) -> None:
+        try:
+            await self.layer.send(channel, response)
+        except Exception:
+            logger.exception("could not reply on %s", channel)
+
+    async def _ping(self, request: SfuRequest) -> dict[str, Any]:
+        return {"node": self.name}
