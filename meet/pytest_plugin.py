@@ -27,12 +27,11 @@ def pytest_load_initial_conftests(
     os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"meet-test-{uuid.uuid4().hex[:8]}")
     os.environ.setdefault("SFU_LISTEN_IPS", "127.0.0.1")
     os.environ.setdefault("SFU_ICE_SERVERS", "")
+    var_dir = Path(os.environ.get("MEET_VAR_DIR", Path(__file__).resolve().parent.parent / "var"))
+    os.environ.setdefault("MEET_TEST_DB_NAME", str(var_dir / f"test-db-{os.getpid()}.sqlite3"))
     if not os.environ.get("REDIS_URL"):
         from meet import embedded_redis
 
-        var_dir = Path(
-            os.environ.get("MEET_VAR_DIR", Path(__file__).resolve().parent.parent / "var")
-        )
         socket_path = var_dir / f"test-redis-{os.getpid()}.sock"
         _embedded = (embedded_redis.start(socket_path), socket_path)
         os.environ["REDIS_URL"] = f"unix://{socket_path}"

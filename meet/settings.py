@@ -109,7 +109,10 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file (not memory) so that test servers in other threads and processes share it.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    # One file per test session (the plugin sets the name) so parallel sessions don't collide.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str("MEET_TEST_DB_NAME", default=str(VAR_DIR / "test-db.sqlite3"))
+    }
     # SQLite: wait for the writer rather than fail with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 else:
