@@ -56,7 +56,12 @@ def start(socket_path: Path) -> subprocess.Popen[bytes]:
     """Start a server owned by this process and wait until it answers."""
     socket_path.parent.mkdir(parents=True, exist_ok=True)
     socket_path.unlink(missing_ok=True)
-    process = subprocess.Popen(server_command(socket_path), preexec_fn=_die_with_parent)
+    process = subprocess.Popen(
+        server_command(socket_path),
+        preexec_fn=_die_with_parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_until_ready(socket_path)
     except Exception:

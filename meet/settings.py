@@ -142,7 +142,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 times reads out after 5 s by default, exactly channels_redis's
+            # blocking-pop timeout: idle receivers then fail at random. Give reads slack.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
             "prefix": CHANNEL_LAYER_PREFIX,
             "capacity": 1000,
             "expiry": 30,
@@ -171,6 +173,9 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
+# Tell people at sign-up that their email is taken (a clear form error) rather than pretend to
+# send a verification mail; the price is that sign-up reveals which emails have accounts.
+ACCOUNT_PREVENT_ENUMERATION = False
 ACCOUNT_EMAIL_VERIFICATION: str = env.str(
     "ACCOUNT_EMAIL_VERIFICATION", default="optional" if DEBUG else "mandatory"
 )

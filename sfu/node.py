@@ -49,6 +49,7 @@ class SfuNodeServer:
         self.layer = get_channel_layer()
         self.handlers: dict[str, Handler] = {"ping": self._ping}
         self._stopping = asyncio.Event()
+        self._request_tasks: set[asyncio.Task[None]] = set()
 
     # --- life cycle ----------------------------------------------------------------------
     async def run(self) -> None:
@@ -94,7 +95,10 @@ class SfuNodeServer:
                 logger.exception("channel layer receive failed; retrying")
                 await asyncio.sleep(0.5)
                 continue
-            asyncio.create_task(self.handle_message(message))
+            task = asyncio.create_task(self.handle_message(message))
+            # Keep a reference: the loop holds tasks only weakly.
+            self._request_tasks.add(task)
+            task.add_done_callback(self._request_tasks.discard)
 
     # --- requests ------------------------------------------------------------------------
     async def handle_message(self, message: object) -> None:

@@ -12,14 +12,23 @@ from django.core.management.base import BaseCommand
 from sfu.node import SfuNodeServer
 
 
+def default_node_name() -> str:
+    if os.environ.get("SFU_NODE_NAME"):
+        return os.environ["SFU_NODE_NAME"]
+    # honcho names concurrent instances "sfu.1", "sfu.2", ...: stable across restarts.
+    instance = os.environ.get("HONCHO_PROCESS_NAME", "sfu.1").rpartition(".")[2] or "1"
+    return f"{socket.gethostname()}-sfu{instance}"
+
+
 class Command(BaseCommand):
     help = "Run one SFU media node."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
             "--node",
-            default=os.environ.get("SFU_NODE_NAME") or f"{socket.gethostname()}-1",
-            help="Node name, unique across the deployment (default: HOSTNAME-1).",
+            default=default_node_name(),
+            help="Node name, unique across the deployment (default: SFU_NODE_NAME, else "
+            "HOSTNAME-sfuN with N the honcho instance number).",
         )
 
     def handle(self, *args: Any, node: str, **options: Any) -> None:
