@@ -111,3 +111,46 @@ def test_signed_out_home_page_offers_sign_in(client: Client) -> None:
     page = client.get("/").content.decode()
     assert 'href="/accounts/login/"' in page
     assert "Upcoming meetings" not in page
+
+
+def test_password_change_needs_the_old_password(client: Client, password: str) -> None:
+    user = User.objects.create_user("change@example.org", password)
+    client.force_login(user)
+    wrong = client.post(
+        "/accounts/password/change/",
+        {
+            "oldpassword": "not-it",
+            "password1": "fresh-passphrase-99",
+            "password2": "fresh-passphrase-99",
+        },
+    )
+    assert wrong.status_code == 200
+    assert wrong.context["form"].errors["oldpassword"]
+    done = client.post(
+        "/accounts/password/change/",
+        {
+            "oldpassword": password,
+            "password1": "fresh-passphrase-99",
+            "password2": "fresh-passphrase-99",
+        },
+    )
+    assert done.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password("fresh-passphrase-99")
+
+
+def test_social_provider_appears_when_configured(client: Client, settings: SettingsWrapper) -> None:
+    assert "Google" not in client.get("/accounts/login/").content.decode()
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "google": {"APPS": [{"client_id": "id-from-config", "secret": "secret-from-config"}]}
+    }
+    page = client.get("/accounts/login/").content.decode()
+    assert "Google" in page
+    assert "/accounts/google/login/" in page
+
+
+def test_sign_out_ends_the_session(client: Client, password: str) -> None:
+    client.force_login(User.objects.create_user("bye@example.org", password))
+    response = client.post("/accounts/logout/")
+    assert response.status_code == 302
+    assert "_auth_user_id" not in client.session
