@@ -98,7 +98,11 @@ async def request(
     """Send one request to a node and wait for its response on a fresh reply channel."""
     layer = get_channel_layer()
     assert layer is not None, "CHANNEL_LAYERS is not configured"
-    reply_to = await layer.new_channel("sfu-reply.")
+    # The default "specific." prefix on purpose: channels_redis serves every process-local
+    # channel of one prefix from one Redis list, and a coroutine holding the receive lock only
+    # reads its own prefix's list; a second prefix (say "sfu-reply.") in a process that also
+    # receives on a Channels consumer's "specific." channel would starve one of them.
+    reply_to = await layer.new_channel()
     request_id = uuid.uuid4().hex
     await layer.send(
         node_channel,

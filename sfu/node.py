@@ -18,7 +18,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from sfu import registry
+from sfu import ice, registry, selftest
 from sfu.channel_api import (
     MalformedRequest,
     SfuRequest,
@@ -26,6 +26,8 @@ from sfu.channel_api import (
     ok_response,
     parse_request,
 )
+from sfu.engine import EngineError, MediaEngine
+from sfu.handlers import media_handlers
 
 logger = logging.getLogger(__name__)
 
@@ -47,18 +49,23 @@ class SfuNodeServer:
         self.channel = registry.channel_for(name)
         self.capacity = capacity if capacity is not None else settings.SFU_NODE_CAPACITY
         self.layer = get_channel_layer()
-        self.handlers: dict[str, Handler] = {"ping": self._ping}
+        self.engine = MediaEngine(emit=self._emit_event, release_room=self._release_room)
+        self.handlers: dict[str, Handler] = {"ping": self._ping, **media_handlers(self.engine)}
         self._stopping = asyncio.Event()
         self._request_tasks: set[asyncio.Task[None]] = set()
+        self._heartbeat_task: asyncio.Task[None] | None = None
 
     # --- life cycle ----------------------------------------------------------------------
     async def run(self) -> None:
+        # Fail loudly before registering if the aiortc hooks the forwarder needs have moved.
+        await selftest.run_selftest()
+        ice.install_listen_ips()
         await sync_to_async(registry.register_node)(self.name, self.capacity)
         logger.info("SFU node %s listening on channel %s", self.name, self.channel)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stopping.set)
-        heartbeat = asyncio.create_task(self._heartbeat_forever())
+        heartbeat = self._heartbeat_task = asyncio.create_task(self._heartbeat_forever())
         receiver = asyncio.create_task(self._receive_forever())
         await self._stopping.wait()
         heartbeat.cancel()
@@ -71,11 +78,31 @@ class SfuNodeServer:
     def stop(self) -> None:
         self._stopping.set()
 
+    def stop_heartbeat(self) -> None:
+        """Stop heartbeating but keep serving: what a hung node looks like to the registry."""
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+
     async def close(self) -> None:
-        """Release media resources; the media engine extends this."""
+        """Release media resources: every peer's transports, producers and consumers."""
+        await self.engine.close()
 
     def current_load(self) -> registry.NodeLoad:
-        return registry.NodeLoad()
+        counts = self.engine.dump()
+        return registry.NodeLoad(
+            load=self.engine.forwarded_streams(),
+            room_count=counts["rooms"],
+            peer_count=counts["peers"],
+        )
+
+    async def _emit_event(self, channel: str, message: dict[str, Any]) -> None:
+        await self.layer.send(channel, message)
+
+    async def _release_room(self, room: str) -> None:
+        try:
+            await sync_to_async(registry.release_room)(room, self.name)
+        except Exception:
+            logger.exception("could not release room %s", room)
 
     async def _heartbeat_forever(self) -> None:
         while True:
@@ -120,7 +147,7 @@ class SfuNodeServer:
             return
         try:
             data = await handler(request)
-        except RequestFailed as exc:
+        except (RequestFailed, EngineError) as exc:
             response = error_response(request.id, exc.code, exc.reason)
         except Exception:
             logger.exception("request %s failed", request.method)

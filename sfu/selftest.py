@@ -1,0 +1,86 @@
+"""Start-up self-test: fail loudly if an aiortc private hook the SFU uses has moved.
+
+Run by SfuNodeServer.run() (so by `manage.py runsfu`) before the node registers, and by
+sfu/tests/test_sfu_selftest.py. It checks the pinned version, then looks for each private
+attribute and method signature listed in sfu/hooks.py on real instances.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import aioice.ice
+import aiortc
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc import rtcrtpreceiver as aiortc_receiver_module
+from aiortc.rtcconfiguration import RTCConfiguration
+from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
+from aiortc.rtp import HeaderExtensions
+
+from sfu import hooks
+
+
+class SelfTestFailed(RuntimeError):
+    """aiortc is not the version, or not the shape, the SFU was written against."""
+
+
+def _check_methods(cls: type, methods: dict[str, list[str]], problems: list[str]) -> None:
+    for name, expected in methods.items():
+        method = getattr(cls, name, None)
+        if method is None or not callable(method):
+            problems.append(f"{cls.__name__}.{name} is missing")
+            continue
+        params = [p for p in inspect.signature(method).parameters if p != "self"]
+        if params != expected:
+            problems.append(f"{cls.__name__}.{name}{tuple(params)} expected {tuple(expected)}")
+
+
+def check_static() -> list[str]:
+    problems: list[str] = []
+    if aiortc.__version__ != hooks.PINNED_AIORTC_VERSION:
+        problems.append(
+            f"aiortc {aiortc.__version__} is installed; the SFU is pinned to "
+            f"{hooks.PINNED_AIORTC_VERSION}"
+        )
+    _check_methods(RTCRtpReceiver, hooks.RECEIVER_METHODS, problems)
+    _check_methods(RTCRtpSender, hooks.SENDER_METHODS, problems)
+    _check_methods(RTCDtlsTransport, hooks.DTLS_TRANSPORT_METHODS, problems)
+    _check_methods(RtpRouter, hooks.ROUTER_METHODS, problems)
+    host_params = list(inspect.signature(aioice.ice.get_host_addresses).parameters)
+    if host_params != ["use_ipv4", "use_ipv6"]:
+        problems.append(f"aioice.ice.get_host_addresses{tuple(host_params)} changed")
+    for name in ("NackGenerator", "StreamStatistics"):
+        if not hasattr(aiortc_receiver_module, name):
+            problems.append(f"aiortc.rtcrtpreceiver.{name} is missing")
+    for name in ("mid", "abs_send_time", "audio_level"):
+        if not hasattr(HeaderExtensions(), name):
+            problems.append(f"HeaderExtensions.{name} is missing")
+    return problems
+
+
+async def check_instances() -> list[str]:
+    """The name-mangled attributes exist only on instances: build a throwaway connection."""
+    problems: list[str] = []
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        transceiver = pc.addTransceiver("video", direction="sendrecv")
+        for name in hooks.RECEIVER_ATTRIBUTES:
+            if not hasattr(transceiver.receiver, name):
+                problems.append(f"RTCRtpReceiver instance lacks {name}")
+        for name in hooks.SENDER_ATTRIBUTES:
+            if not hasattr(transceiver.sender, name):
+                problems.append(f"RTCRtpSender instance lacks {name}")
+        if not hasattr(transceiver, "_codecs"):
+            problems.append("RTCRtpTransceiver instance lacks _codecs")
+        transport = transceiver.receiver.transport
+        if not isinstance(getattr(transport, "_rtp_router", None), RtpRouter):
+            problems.append("RTCDtlsTransport instance lacks _rtp_router")
+    finally:
+        await pc.close()
+    return problems
+
+
+async def run_selftest() -> None:
+    problems = check_static() + await check_instances()
+    if problems:
+        raise SelfTestFailed("aiortc hooks used by the SFU have moved:\n- " + "\n- ".join(problems))
