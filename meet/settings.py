@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -115,6 +116,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # SQLite: wait for the writer rather than fail with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Take the write lock when a transaction begins: a deferred transaction that reads and then
+    # writes (select_for_update is a no-op here) fails at once with "database is locked" when
+    # another connection (a Celery worker) wrote in between, without waiting for the timeout.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
@@ -160,6 +165,21 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    # The DatabaseScheduler copies this into a django-celery-beat PeriodicTask at start-up.
+    "rooms-send-due-reminders": {"task": "rooms.tasks.send_due_reminders", "schedule": 60.0},
+}
+
+# A cache shared by every process (django-ratelimit counts join-code guesses in it).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": f"{CHANNEL_LAYER_PREFIX}-cache",
+    }
+}
+# Wrong or forbidden join codes a user (or an address) may try before getting 429s.
+ROOMS_JOIN_GUESS_RATE: str = env.str("ROOMS_JOIN_GUESS_RATE", default="30/10m")
 
 # --- Auth (django-allauth) ------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

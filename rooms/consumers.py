@@ -1,33 +1,94 @@
-"""The call's signaling WebSocket (protoo-style; see docs/protocol.md).
+"""The call's signaling WebSocket (protoo-style; docs/protocol.md is the reference).
 
-Origin checks and session authentication happen in meet/asgi.py before this runs.
+Origin checks and session authentication happen in meet/asgi.py before this runs. This class
+is only the WebSocket shell: who may connect (rooms.signaling.admission), what frames mean
+(rooms.signaling.protocol) and what the connection does (rooms.signaling.room_session) live in
+rooms/signaling/.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
 
-CLOSE_UNAUTHENTICATED = 4401
+from rooms.signaling import admission as admission_policy
+from rooms.signaling import protocol
+from rooms.signaling.departures import group_name
+from rooms.signaling.room_session import RoomSession
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = protocol.CLOSE_UNAUTHENTICATED
 
 
-class SignalingConsumer(AsyncJsonWebsocketConsumer):
+class SignalingConsumer(AsyncWebsocketConsumer):
+    session: RoomSession | None = None
+    group: str | None = None
+
     async def connect(self) -> None:
+        code = str(self.scope.get("url_route", {}).get("kwargs", {}).get("code", ""))
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+        signed_in = user if user is not None and user.is_authenticated else None
+        try:
+            admission = await database_sync_to_async(_admission_for)(code, signed_in)
+        except Exception:
+            logger.exception("admission check failed for %r", code)
+            await self.close(code=protocol.CLOSE_SERVER_ERROR)
             return
+        if admission is None:
+            # Unknown meeting and not allowed look the same. Someone not signed in is told to
+            # sign in instead, unless the meeting would have let guests in.
+            await self.close(
+                code=protocol.CLOSE_NOT_FOUND if signed_in else protocol.CLOSE_UNAUTHENTICATED
+            )
+            return
+        guest_key = "" if signed_in else admission_policy.guest_key_for(self.scope.get("session"))
+        self.session = RoomSession(self, admission, user=signed_in, guest_key=guest_key)
+        self.group = group_name(admission.meeting.code)
+        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        request_id = content.get("id") if isinstance(content, dict) else None
-        await self.send_json(
-            {
-                "response": True,
-                "id": request_id,
-                "ok": False,
-                "errorCode": "not_implemented",
-                "errorReason": "signaling is not available yet",
-            }
-        )
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            try:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+            except Exception:
+                logger.exception("group_discard failed")
+        if self.session is not None:
+            await self.session.disconnected()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.session is None:
+            return
+        if text_data is not None:
+            await self.session.receive_text(text_data)
+        else:
+            await self.session.receive_binary()
+
+    # --- channel-layer messages -----------------------------------------------------------
+    async def sfu_event(self, message: dict[str, Any]) -> None:
+        if self.session is not None:
+            await self.session.sfu_event(message)
+
+    async def room_event(self, message: dict[str, Any]) -> None:
+        if self.session is not None:
+            await self.session.room_event(message)
+
+    async def signaling_replaced(self, message: dict[str, Any]) -> None:
+        if self.session is not None and message.get("peer_id") == self.session.peer_id:
+            await self.session.replaced()
+
+    # --- the session's view of the socket (room_session.Connection) -----------------------
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+
+    async def close_with(self, code: int) -> None:
+        await self.close(code=code)
+
+
+def _admission_for(code: str, user: Any) -> admission_policy.Admission | None:
+    return admission_policy.admit(admission_policy.find_meeting(code), user)

@@ -1,0 +1,310 @@
+"""Meetings, their invitations and the reminders already sent for them.
+
+Times are stored in UTC (USE_TZ); `time_zone` is the zone the host scheduled in, which a
+recurring meeting's occurrences follow across DST changes.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from accounts.models import validate_time_zone
+
+JOIN_CODE_REGEX = r"[a-z]{3}-[a-z]{4}-[a-z]{3}"
+_CODE_LETTERS = string.ascii_lowercase
+
+
+def new_join_code() -> str:
+    """A Meet-shaped code, abc-defg-hij: 26**10 (about 1.4e14) codes, drawn from a CSPRNG."""
+    groups = (3, 4, 3)
+    return "-".join("".join(secrets.choice(_CODE_LETTERS) for _ in range(n)) for n in groups)
+
+
+def new_ical_uid() -> str:
+    return f"{uuid.uuid4()}@meet"
+
+
+class Meeting(models.Model):
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        LIVE = "live", "Live"
+        ENDED = "ended", "Ended"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Access(models.TextChoices):
+        INVITEES = "invitees", "Only invited people"
+        SIGNED_IN = "signed_in", "Anyone signed in with the link"
+        GUESTS = "guests", "Anyone with the link; guests wait for the host to admit them"
+
+    class Recurrence(models.TextChoices):
+        NONE = "", "Does not repeat"
+        DAILY = "FREQ=DAILY", "Daily"
+        WEEKLY = "FREQ=WEEKLY", "Weekly"
+
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=5000)
+    host = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hosted_meetings"
+    )
+    co_hosts = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="co_hosted_meetings"
+    )
+    code = models.CharField(
+        max_length=12, unique=True, default=new_join_code, editable=False, db_index=True
+    )
+    starts_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    access_policy = models.CharField(
+        max_length=16, choices=Access.choices, default=Access.SIGNED_IN
+    )
+    locked = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.SCHEDULED, db_index=True
+    )
+    recurrence = models.CharField(
+        max_length=200, blank=True, default="", help_text="An RFC 5545 RRULE, e.g. FREQ=WEEKLY."
+    )
+    # Calendar identity: the UID never changes; SEQUENCE goes up on every change we send.
+    ical_uid = models.CharField(max_length=100, unique=True, default=new_ical_uid, editable=False)
+    sequence = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["starts_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")),
+                name="rooms_meeting_ends_after_start",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.code})"
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("rooms:detail", args=[self.code])
+
+    @property
+    def join_path(self) -> str:
+        return f"/{self.code}"
+
+    @property
+    def join_url(self) -> str:
+        return settings.SITE_URL + self.join_path
+
+    @property
+    def is_ended(self) -> bool:
+        return self.status == self.Status.ENDED
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == self.Status.CANCELLED
+
+    @property
+    def is_recurring(self) -> bool:
+        return bool(self.recurrence)
+
+    @property
+    def recurrence_label(self) -> str:
+        """The form's label (Daily, Weekly) for the rule, else the rule itself."""
+        return dict(self.Recurrence.choices).get(self.recurrence, self.recurrence)
+
+    @property
+    def duration(self) -> timedelta:
+        if self.ends_at is None:
+            return timedelta(hours=1)
+        return self.ends_at - self.starts_at
+
+    def mark_ended(self) -> None:
+        """Status ended now (the caller holds the row lock; see rooms.services.mark_ended)."""
+        self.status = self.Status.ENDED
+        self.ended_at = timezone.now()
+        self.save(update_fields=["status", "ended_at", "updated_at"])
+
+
+class Invitation(models.Model):
+    class Response(models.TextChoices):
+        NEEDS_ACTION = "needs-action", "Awaiting response"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        TENTATIVE = "tentative", "Maybe"
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="invitations")
+    # Lower-cased. Not a foreign key: people are invited before they have an account, and
+    # matched to one by email whenever it matters.
+    email = models.EmailField()
+    response = models.CharField(
+        max_length=16, choices=Response.choices, default=Response.NEEDS_ACTION
+    )
+    responded_at = models.DateTimeField(null=True, blank=True)
+    invited_at = models.DateTimeField(auto_now_add=True)
+    # Calendar state: the SEQUENCE and method of the last calendar email this person got.
+    last_sent_sequence = models.IntegerField(null=True, blank=True)
+    last_sent_method = models.CharField(max_length=16, blank=True, default="")
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(
+                "meeting", Lower("email"), name="rooms_invitation_unique_email_per_meeting"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.meeting.code}"
+
+
+class ReminderDelivery(models.Model):
+    """One reminder for one occurrence to one person, claimed (inserted) before it is sent:
+    the unique constraint is what makes a retried task or a second beat send nothing."""
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="reminders")
+    occurrence_start = models.DateTimeField()
+    email = models.EmailField()
+    claimed_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-occurrence_start", "email"]
+        verbose_name_plural = "reminder deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meeting", "occurrence_start", "email"],
+                name="rooms_reminder_once_per_occurrence_and_email",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"reminder {self.meeting.code} {self.occurrence_start:%Y-%m-%d %H:%M} {self.email}"
+
+
+# --- Moderation (rooms/moderation.py) ---------------------------------------------------------
+
+
+class Removal(models.Model):
+    """Someone a moderator removed from a meeting: refused at every later join
+    (rooms.moderation.is_removed) until re-admitted, which deletes the row."""
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="removals")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    guest_key = models.CharField(max_length=64, blank=True, default="")
+    display_name = models.CharField(max_length=100, blank=True, default="")
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    removed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meeting", "user"],
+                condition=models.Q(user__isnull=False),
+                name="rooms_removal_unique_user",
+            ),
+            models.UniqueConstraint(
+                fields=["meeting", "guest_key"],
+                condition=models.Q(user__isnull=True),
+                name="rooms_removal_unique_guest",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name or self.user or 'guest'} removed from {self.meeting}"
+
+
+class LobbyRequest(models.Model):
+    """Someone waiting to be let in ("Ask to join"), and what a moderator decided."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        ADMITTED = "admitted", "Admitted"
+        DENIED = "denied", "Denied"
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="lobby_requests")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    guest_key = models.CharField(max_length=64, blank=True, default="")
+    display_name = models.CharField(max_length=100)
+    peer_id = models.CharField(max_length=64)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.WAITING)
+    requested_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["meeting", "state"], name="rooms_lobby_meeting_state")]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.get_state_display()}) for {self.meeting}"
+
+
+# --- presence in the call (rooms.signaling.presence) ----------------------------------------
+
+
+class Participant(models.Model):
+    """One browser tab (peer) in a meeting's call, from join to leave.
+
+    Rows with `left_at` unset are who is present now (a peer whose socket dropped stays
+    present, `disconnected_at` set, for the reconnect grace period); older rows are the
+    attendance record. Written only by rooms.signaling.presence.
+    """
+
+    meeting = models.ForeignKey(
+        "rooms.Meeting", on_delete=models.CASCADE, related_name="participants"
+    )
+    peer_id = models.CharField(max_length=64)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="call_participations",
+    )
+    # A guest's stable, non-secret id (never the session key itself); empty for users.
+    guest_key = models.CharField(max_length=64, blank=True, default="")
+    is_guest = models.BooleanField(default=False)
+    display_name = models.CharField(max_length=100)
+    role = models.CharField(max_length=16, default="participant")
+    # The signaling consumer's channel, so a reconnect can close a half-open old socket.
+    channel_name = models.CharField(max_length=200, blank=True, default="")
+    joined_at = models.DateTimeField(default=timezone.now)
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["joined_at", "pk"]
+        indexes = [models.Index(fields=["meeting", "left_at"], name="participant_present_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meeting", "peer_id"],
+                condition=models.Q(left_at__isnull=True),
+                name="one_present_participant_per_peer",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} in {self.meeting_id}"
+
+    @property
+    def is_present(self) -> bool:
+        return self.left_at is None

@@ -2,10 +2,50 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-def upcoming_meetings_for(user: Any) -> list[Any]:
-    """Meetings the user hosts or is invited to that have not ended. (Filled by the meetings
-    issue; until then there are none.)"""
-    return []
+from rooms.models import Invitation, Meeting
+from rooms.recurrence import next_occurrence
+
+ACTIVE_STATUSES = (Meeting.Status.SCHEDULED, Meeting.Status.LIVE)
+
+
+def meetings_involving(user: Any) -> QuerySet[Meeting]:
+    """Meetings the user hosts, co-hosts or is invited to (and has not declined)."""
+    invited = Invitation.objects.filter(email__iexact=user.email).exclude(
+        response=Invitation.Response.DECLINED
+    )
+    co_hosted = Meeting.co_hosts.through.objects.filter(user_id=user.pk)
+    return Meeting.objects.filter(
+        Q(host=user)
+        | Q(pk__in=co_hosted.values("meeting_id"))
+        | Q(pk__in=invited.values("meeting_id"))
+    )
+
+
+def upcoming_meetings_for(user: Any, now: datetime | None = None) -> list[Meeting]:
+    """Meetings the user hosts or is invited to that are on now or still to come, soonest
+    first. Each carries `next_start` and `next_end` (its current or next occurrence)."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    now = now or timezone.now()
+    candidates = (
+        meetings_involving(user)
+        .filter(status__in=ACTIVE_STATUSES)
+        .filter(~Q(recurrence="") | Q(ends_at__gt=now) | Q(ends_at__isnull=True))
+        .select_related("host")
+    )
+    upcoming: list[Meeting] = []
+    for meeting in candidates:
+        start = next_occurrence(meeting, now)
+        if start is None:
+            continue
+        meeting.next_start = start  # type: ignore[attr-defined]
+        meeting.next_end = start + meeting.duration  # type: ignore[attr-defined]
+        upcoming.append(meeting)
+    upcoming.sort(key=lambda meeting: (meeting.next_start, meeting.pk))  # type: ignore[attr-defined]
+    return upcoming

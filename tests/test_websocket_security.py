@@ -23,11 +23,13 @@ def session_cookie_for(user: User) -> bytes:
     return f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode()
 
 
-async def connect(origin: bytes, cookie: bytes | None = None) -> tuple[bool, object]:
+async def connect(
+    origin: bytes, cookie: bytes | None = None, code: str = "abc-defg-hij"
+) -> tuple[bool, object]:
     headers = [(b"origin", origin), (b"host", b"localhost")]
     if cookie:
         headers.append((b"cookie", cookie))
-    communicator = WebsocketCommunicator(application, "/ws/rooms/abc-defg-hij/", headers=headers)
+    communicator = WebsocketCommunicator(application, f"/ws/rooms/{code}/", headers=headers)
     connected, code = await communicator.connect()
     await communicator.disconnect()
     return connected, code
@@ -47,9 +49,12 @@ async def test_websocket_without_session_is_closed() -> None:
 
 
 async def test_websocket_from_own_origin_with_session_is_accepted() -> None:
+    from rooms.models import Meeting
+
     user = await User.objects.acreate(email="ws2@example.org")
+    meeting = await Meeting.objects.acreate(host=user, title="Security check")
     cookie = await _session_cookie(user)
-    connected, _ = await connect(b"http://localhost", cookie)
+    connected, _ = await connect(b"http://localhost", cookie, meeting.code)
     assert connected is True
 
 

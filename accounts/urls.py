@@ -1,0 +1,12 @@
+from django.urls import path
+
+from accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("preferences/", views.preferences, name="preferences"),
+    path(
+        "preferences/calendar-token/reset", views.reset_calendar_token, name="reset_calendar_token"
+    ),
+]

@@ -1,0 +1,100 @@
+"""Meetings in the admin: search, filters, invitations inline with their calendar state, and
+the reminders already sent."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from rooms.admin_moderation import MeetingModerationAdminMixin
+from rooms.models import Invitation, Meeting, ReminderDelivery
+
+
+class InvitationInline(admin.TabularInline):
+    model = Invitation
+    extra = 0
+    fields = (
+        "email",
+        "response",
+        "responded_at",
+        "last_sent_method",
+        "last_sent_sequence",
+        "last_sent_at",
+    )
+    readonly_fields = ("responded_at", "last_sent_method", "last_sent_sequence", "last_sent_at")
+
+
+class ReminderDeliveryInline(admin.TabularInline):
+    model = ReminderDelivery
+    extra = 0
+    can_delete = False
+    fields = ("occurrence_start", "email", "claimed_at", "sent_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Meeting)
+class MeetingAdmin(MeetingModerationAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "title",
+        "code",
+        "host",
+        "starts_at",
+        "status",
+        "access_policy",
+        "locked",
+        "sequence",
+        "invitation_count",
+    )
+    list_filter = ("status", "access_policy", "locked", ("starts_at", admin.DateFieldListFilter))
+    date_hierarchy = "starts_at"
+    search_fields = ("title", "code", "host__email", "invitations__email")
+    # locked and status change only through the moderation actions, which reach the live
+    # room and write the admin log; editing them on the form would do neither.
+    readonly_fields = (
+        "code",
+        "ical_uid",
+        "sequence",
+        "created_at",
+        "updated_at",
+        "ended_at",
+        "locked",
+        "status",
+    )
+    raw_id_fields = ("host",)
+    filter_horizontal = ("co_hosts",)
+    inlines = (InvitationInline, ReminderDeliveryInline)
+    fieldsets = (
+        (None, {"fields": ("title", "description", "host", "co_hosts", "code")}),
+        ("When", {"fields": ("starts_at", "ends_at", "time_zone", "recurrence")}),
+        ("Access", {"fields": ("access_policy", "locked", "status", "ended_at")}),
+        ("Calendar", {"fields": ("ical_uid", "sequence", "created_at", "updated_at")}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Meeting]:
+        from django.db.models import Count
+
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("host")
+            .annotate(invitation_total=Count("invitations", distinct=True))
+        )
+
+    @admin.display(description="Invitations", ordering="invitation_total")
+    def invitation_count(self, meeting: Meeting) -> int:
+        return getattr(meeting, "invitation_total", 0)
+
+
+@admin.register(ReminderDelivery)
+class ReminderDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("meeting", "occurrence_start", "email", "claimed_at", "sent_at")
+    list_filter = (("occurrence_start", admin.DateFieldListFilter),)
+    search_fields = ("meeting__title", "meeting__code", "email")
+    readonly_fields = ("meeting", "occurrence_start", "email", "claimed_at", "sent_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,168 @@
+"""Forms for scheduling and editing meetings: a local date-time plus a zone in, UTC out."""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from rooms.models import Meeting
+from rooms.services import MAX_INVITEES, MeetingDetails, normalize_emails
+
+DURATION_CHOICES = [
+    (15, "15 minutes"),
+    (30, "30 minutes"),
+    (45, "45 minutes"),
+    (60, "1 hour"),
+    (90, "1½ hours"),
+    (120, "2 hours"),
+    (180, "3 hours"),
+    (240, "4 hours"),
+    (480, "8 hours"),
+]
+_EMAIL_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())]
+
+
+def split_emails(text: str) -> list[str]:
+    return [part for part in _EMAIL_SEPARATORS.split(text) if part]
+
+
+def localize(naive: datetime, zone_name: str) -> datetime:
+    """The aware datetime for a wall-clock time in a zone; ValidationError for a time the
+    zone skips (the hour lost when DST starts)."""
+    zone = zoneinfo.ZoneInfo(zone_name)
+    aware = naive.replace(tzinfo=zone)
+    round_trip = aware.astimezone(zoneinfo.ZoneInfo("UTC")).astimezone(zone)
+    if round_trip.replace(tzinfo=None) != naive:
+        raise ValidationError(
+            "That time does not exist in %(zone)s (the clocks change).", params={"zone": zone_name}
+        )
+    return aware
+
+
+class WallClockDateTimeField(forms.DateTimeField):
+    """A date and time as typed, with no zone: the form's time_zone field gives it one. (The
+    stock field reads it in the viewer's zone, which may skip that hour when another does not.)
+    """
+
+    def to_python(self, value: Any) -> datetime | None:
+        with timezone.override(UTC):
+            result = super().to_python(value)
+        return result.replace(tzinfo=None) if result is not None else None
+
+
+class MeetingForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 4})
+    )
+    start = WallClockDateTimeField(
+        label="Starts",
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    duration = forms.TypedChoiceField(choices=DURATION_CHOICES, coerce=int, initial=60)
+    time_zone = forms.ChoiceField(choices=time_zone_choices)
+    recurrence = forms.ChoiceField(
+        choices=Meeting.Recurrence.choices, required=False, label="Repeats"
+    )
+    access_policy = forms.ChoiceField(
+        choices=Meeting.Access.choices, initial=Meeting.Access.SIGNED_IN, label="Who can join"
+    )
+    invitees = forms.CharField(
+        required=False,
+        label="Invite people",
+        help_text=f"Email addresses, separated by commas or new lines (at most {MAX_INVITEES}).",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    co_hosts = forms.CharField(
+        required=False,
+        label="Co-hosts",
+        help_text="Email addresses of people with an account who may moderate the call.",
+    )
+
+    def clean_invitees(self) -> list[str]:
+        return normalize_emails(split_emails(self.cleaned_data.get("invitees", "")))
+
+    def clean_co_hosts(self) -> list[Any]:
+        emails = normalize_emails(split_emails(self.cleaned_data.get("co_hosts", "")))
+        users = list(get_user_model().objects.filter(email__in=emails))
+        found = {user.email.lower() for user in users}
+        missing = [email for email in emails if email not in found]
+        if missing:
+            raise ValidationError(
+                "No account for: %(missing)s", params={"missing": ", ".join(missing)}
+            )
+        return users
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, zone = data.get("start"), data.get("time_zone")
+        if start is not None and zone:
+            try:
+                data["starts_at"] = localize(start, zone)
+            except ValidationError as exc:
+                self.add_error("start", exc)
+        return data
+
+    def details(self) -> MeetingDetails:
+        data = self.cleaned_data
+        starts_at = data["starts_at"]
+        return MeetingDetails(
+            title=data["title"],
+            description=data.get("description", ""),
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=data["duration"]),
+            time_zone=data["time_zone"],
+            access_policy=data["access_policy"],
+            recurrence=data.get("recurrence", ""),
+            invitee_emails=data.get("invitees", []),
+            co_hosts=data.get("co_hosts", []),
+        )
+
+    def add_domain_errors(self, error: ValidationError) -> None:
+        """Put the service's errors on the matching fields (they share names or near)."""
+        field_for = {"starts_at": "start", "ends_at": "duration", "invitee_emails": "invitees"}
+        if hasattr(error, "error_dict"):
+            for name, errors in error.message_dict.items():
+                field = field_for.get(name, name)
+                self.add_error(field if field in self.fields else None, errors)
+        else:
+            self.add_error(None, error)
+
+    @classmethod
+    def initial_for(cls, meeting: Meeting) -> dict[str, Any]:
+        zone = zoneinfo.ZoneInfo(meeting.time_zone)
+        minutes = int(meeting.duration.total_seconds() // 60)
+        return {
+            "title": meeting.title,
+            "description": meeting.description,
+            "start": meeting.starts_at.astimezone(zone).replace(tzinfo=None),
+            "duration": minutes,
+            "time_zone": meeting.time_zone,
+            "recurrence": meeting.recurrence,
+            "access_policy": meeting.access_policy,
+            "invitees": "\n".join(meeting.invitations.values_list("email", flat=True)),
+            "co_hosts": ", ".join(meeting.co_hosts.values_list("email", flat=True)),
+        }
+
+
+class RsvpForm(forms.Form):
+    response = forms.ChoiceField(
+        choices=[
+            ("accepted", "Yes"),
+            ("tentative", "Maybe"),
+            ("declined", "No"),
+        ],
+        widget=forms.RadioSelect,
+    )

@@ -1,0 +1,433 @@
+"""Moderation of a meeting: mute, remove and re-admit, lock, the lobby, end for everyone.
+
+The signaling consumer (in the call) and the admin actions both call these functions; neither
+holds any moderation logic of its own. Each function checks first that the actor may moderate the
+meeting (its host, a co-host, or staff), changes the database, and after the commit sends the
+room event of contract 3 to the channel-layer group `room.<code>`, which every participant's
+consumer is in and relays to its client.
+
+Participants are named two ways: by `peer_id` (the call's id for one browser tab, known to the
+consumer) to reach them now, and by `user` or `guest_key` (a stable, non-secret id of a guest's
+browser session, never the raw session key) to remember a removal or an admission past the tab.
+
+Room events (the dict sent to the group, see `send_room_event`):
+    {"type": "room.event", "event": NAME, "data": {...},
+     "target_peer_id": str (only that peer's consumer handles it),
+     "target_user_id": int (only the consumers of that signed-in user handle it),
+     "audience": "moderators" (only consumers of hosts, co-hosts and staff forward it)}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from rooms import access, services
+from rooms.models import LobbyRequest, Meeting, Participant, Removal
+
+if TYPE_CHECKING:
+    from chat.models import Message
+
+logger = logging.getLogger(__name__)
+
+MAX_DISPLAY_NAME_LENGTH = 100
+MAX_PEER_ID_LENGTH = 64
+MODERATORS = "moderators"
+
+
+class ModerationDenied(PermissionDenied):
+    """The actor may not do this. `code` is the consumer's errorCode, `message` its reason."""
+
+    def __init__(self, message: str, code: str = "not_moderator") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class ModerationError(ValidationError):
+    """The request cannot be carried out as asked (unknown participant, already decided, ...).
+    Django's ValidationError already carries `message` and `code`."""
+
+
+# --- room events --------------------------------------------------------------------------
+
+
+def send_room_event(
+    meeting: Meeting,
+    event: str,
+    data: dict[str, Any] | None = None,
+    *,
+    target_peer_id: str | None = None,
+    target_user_id: int | None = None,
+    audience: str | None = None,
+) -> None:
+    """Send a contract-3 room event once the current transaction commits (at once outside one).
+
+    After the commit, because a client that hears of a change and asks the server about it must
+    find it stored. `robust`: the change is already committed when the event is sent, so a
+    channel-layer failure is logged rather than turned into an error for a request that did its
+    job; clients catch up from the database (chat history, the meeting page).
+
+    Call from synchronous code only (the consumer goes through database_sync_to_async).
+    """
+    message: dict[str, Any] = {"type": "room.event", "event": event, "data": data or {}}
+    if target_peer_id is not None:
+        message["target_peer_id"] = target_peer_id
+    if target_user_id is not None:
+        message["target_user_id"] = target_user_id
+    if audience is not None:
+        message["audience"] = audience
+    group = room_group_name(meeting)
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            logger.error("No channel layer: room event %s for %s not sent", event, group)
+            return
+        async_to_sync(layer.group_send)(group, message)
+
+    transaction.on_commit(send, robust=True)
+
+
+def room_group_name(meeting: Meeting) -> str:
+    return f"room.{meeting.code}"
+
+
+# --- who may moderate ---------------------------------------------------------------------
+
+
+def moderator_role(actor: Any, meeting: Meeting) -> str | None:
+    """'host', 'cohost' or 'staff' when the actor may moderate the meeting, else None."""
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return None
+    if meeting.host_id == actor.pk:
+        return "host"
+    if access.is_cohost(actor, meeting):
+        return "cohost"
+    if actor.is_staff:
+        return "staff"
+    return None
+
+
+def check_can_moderate(actor: Any, meeting: Meeting) -> str:
+    """The actor's moderator role; ModerationDenied (code not_moderator) for anyone else."""
+    role = moderator_role(actor, meeting)
+    if role is None:
+        raise ModerationDenied("Only the host, a co-host or staff can do this.")
+    return role
+
+
+def _check_peer_id(peer_id: object) -> str:
+    if not isinstance(peer_id, str) or not 0 < len(peer_id) <= MAX_PEER_ID_LENGTH:
+        raise ModerationError("peerId must be a participant's id.", code="invalid_peer_id")
+    return peer_id
+
+
+def _check_identity(user: Any, guest_key: str) -> None:
+    if (user is None) == (not guest_key):
+        raise ModerationError(
+            "Name the participant by exactly one of a user or a guest key.",
+            code="invalid_participant",
+        )
+
+
+def _check_not_ended(meeting: Meeting) -> None:
+    if meeting.is_ended:
+        raise ModerationError("The meeting has ended.", code="meeting_ended")
+
+
+def _present_participant(meeting: Meeting, peer_id: object) -> Participant:
+    """The participant in the call now with this peer id (rooms.signaling.presence's rows)."""
+    participant = (
+        Participant.objects.filter(
+            meeting=meeting, peer_id=_check_peer_id(peer_id), left_at__isnull=True
+        )
+        .select_related("user")
+        .first()
+    )
+    if participant is None:
+        raise ModerationError("That participant is not in the call.", code="not_in_call")
+    return participant
+
+
+# --- mute ---------------------------------------------------------------------------------
+
+
+def mute_participant(actor: Any, meeting: Meeting, peer_id: str) -> None:
+    """Ask the participant's consumer to pause their microphone ("muteRequested", which the
+    consumer turns into pausing the mic producer and notifying "mutedByHost"). Nothing is stored:
+    the participant may unmute themselves, as in Google Meet."""
+    check_can_moderate(actor, meeting)
+    participant = _present_participant(meeting, peer_id)
+    send_room_event(meeting, "muteRequested", {}, target_peer_id=participant.peer_id)
+
+
+# --- remove and re-admit ------------------------------------------------------------------
+
+
+def remove_participant(
+    actor: Any,
+    meeting: Meeting,
+    *,
+    peer_id: str | None = None,
+    user: Any = None,
+    guest_key: str = "",
+) -> Removal:
+    """Remove a participant from the meeting for good: they are told ("removed"; the consumer
+    then closes the WebSocket with 4403) and `is_removed` refuses them at every later join until
+    a moderator re-admits them (`readmit`, or admitting their knock in the lobby).
+
+    Name them by `peer_id` (someone in the call now: who they are is read from presence), or by
+    `user` or `guest_key` (someone who may not be in the call). A signed-in user is removed with
+    all their tabs (the event targets the user); a guest by their tab.
+    """
+    role = check_can_moderate(actor, meeting)
+    display_name = ""
+    if peer_id is not None and user is None and not guest_key:
+        participant = _present_participant(meeting, peer_id)
+        user, guest_key = participant.user, "" if participant.user_id else participant.guest_key
+        display_name = participant.display_name
+    _check_identity(user, guest_key)
+    if user is not None:
+        _check_removable(actor, role, user, meeting)
+        display_name = display_name or user.display_name
+    with transaction.atomic():
+        removal, _ = Removal.objects.update_or_create(
+            meeting=meeting,
+            user=user,
+            guest_key=guest_key,
+            defaults={
+                "removed_by": actor,
+                "removed_at": timezone.now(),
+                "display_name": display_name[:MAX_DISPLAY_NAME_LENGTH],
+            },
+        )
+        if user is not None:
+            send_room_event(meeting, "removed", {}, target_user_id=user.pk)
+        else:
+            # Guests have no user id to target: each of their tabs in the call, by peer id.
+            tabs = set(
+                Participant.objects.filter(
+                    meeting=meeting, user=None, guest_key=guest_key, left_at__isnull=True
+                ).values_list("peer_id", flat=True)
+            )
+            if peer_id is not None:
+                tabs.add(peer_id)
+            for tab in sorted(tabs):
+                send_room_event(meeting, "removed", {}, target_peer_id=tab)
+    return removal
+
+
+def _check_removable(actor: Any, actor_role: str, user: Any, meeting: Meeting) -> None:
+    if user.pk == meeting.host_id:
+        raise ModerationDenied(
+            "The host cannot be removed from their meeting.", "cannot_remove_host"
+        )
+    if user.pk == actor.pk:
+        raise ModerationDenied("Leave the call instead of removing yourself.", "cannot_remove_self")
+    if actor_role == "cohost" and moderator_role(user, meeting) == "cohost":
+        raise ModerationDenied("Only the host can remove a co-host.", "cannot_remove_cohost")
+
+
+def is_removed(meeting: Meeting, *, user: Any = None, guest_key: str = "") -> bool:
+    """Whether this participant was removed from the meeting and not re-admitted since. The
+    consumer refuses the join (errorCode "removed") when it is."""
+    if user is not None and getattr(user, "is_authenticated", False):
+        return Removal.objects.filter(meeting=meeting, user=user).exists()
+    if guest_key:
+        return Removal.objects.filter(meeting=meeting, user=None, guest_key=guest_key).exists()
+    return False
+
+
+def readmit(actor: Any, meeting: Meeting, *, user: Any = None, guest_key: str = "") -> bool:
+    """Lift a removal; True when there was one."""
+    check_can_moderate(actor, meeting)
+    _check_identity(user, guest_key)
+    deleted, _ = Removal.objects.filter(
+        meeting=meeting, user=user, guest_key=guest_key if user is None else ""
+    ).delete()
+    return deleted > 0
+
+
+# --- lock ---------------------------------------------------------------------------------
+
+
+def set_locked(actor: Any, meeting: Meeting, locked: bool) -> Meeting:
+    """Lock (nobody new enters; the consumer checks `meeting.locked` at join for everyone but
+    moderators) or unlock the meeting. Sends "meetingLocked" {locked} when it changes."""
+    check_can_moderate(actor, meeting)
+    if not isinstance(locked, bool):
+        raise ModerationError("locked must be true or false.", code="invalid_locked")
+    _check_not_ended(meeting)
+    with transaction.atomic():
+        current = Meeting.objects.select_for_update().get(pk=meeting.pk)
+        if current.locked != locked:
+            current.locked = locked
+            current.save(update_fields=["locked", "updated_at"])
+            send_room_event(meeting, "meetingLocked", {"locked": locked})
+    meeting.locked = locked
+    return meeting
+
+
+# --- lobby --------------------------------------------------------------------------------
+
+
+def lobby_request_dict(request: LobbyRequest) -> dict[str, Any]:
+    """A lobby request as clients see it (guest keys stay on the server)."""
+    return {
+        "requestId": request.pk,
+        "displayName": request.display_name,
+        "peerId": request.peer_id,
+        "isGuest": request.user_id is None,
+        "state": request.state,
+        "requestedAt": request.requested_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def request_entry(
+    meeting: Meeting,
+    *,
+    display_name: str,
+    peer_id: str,
+    user: Any = None,
+    guest_key: str = "",
+) -> LobbyRequest:
+    """Someone not let in directly "asks to join": a waiting request the moderators are told of
+    ("lobbyKnock" {request} to hosts and co-hosts). Asking again while waiting updates the same
+    request (a reconnecting tab, a corrected name) and tells the moderators again, but only when
+    something changed, so a looping client cannot flood the host with knocks."""
+    _check_identity(user, guest_key)
+    _check_not_ended(meeting)
+    _check_peer_id(peer_id)
+    if not isinstance(display_name, str) or not display_name.strip():
+        raise ModerationError("Enter your name to ask to join.", code="invalid_display_name")
+    name = display_name.strip()[:MAX_DISPLAY_NAME_LENGTH]
+    identity = {"user": user} if user is not None else {"user": None, "guest_key": guest_key}
+    with transaction.atomic():
+        Meeting.objects.select_for_update().filter(pk=meeting.pk).first()
+        request = (
+            LobbyRequest.objects.filter(
+                meeting=meeting, state=LobbyRequest.State.WAITING, **identity
+            )
+            .order_by("-pk")
+            .first()
+        )
+        if request is None:
+            request = LobbyRequest.objects.create(
+                meeting=meeting, display_name=name, peer_id=peer_id, **identity
+            )
+        elif (request.display_name, request.peer_id) != (name, peer_id):
+            request.display_name = name
+            request.peer_id = peer_id
+            request.save(update_fields=["display_name", "peer_id"])
+        else:
+            return request  # the same knock again (a retried join): the moderators know already
+        send_room_event(
+            meeting, "lobbyKnock", {"request": lobby_request_dict(request)}, audience=MODERATORS
+        )
+    return request
+
+
+def lobby_request_in_meeting(meeting: Meeting, request_id: object) -> LobbyRequest:
+    """The meeting's lobby request with this id (clients name them by requestId)."""
+    if isinstance(request_id, bool) or not isinstance(request_id, int):
+        raise ModerationError("requestId must be a lobby request's id.", code="invalid_request_id")
+    request = LobbyRequest.objects.filter(meeting=meeting, pk=request_id).first()
+    if request is None:
+        raise ModerationError("There is no such request to join.", code="request_not_found")
+    return request
+
+
+def waiting_requests(meeting: Meeting) -> list[LobbyRequest]:
+    """Who is waiting now, oldest first (a moderator joining late is shown them)."""
+    return list(meeting.lobby_requests.filter(state=LobbyRequest.State.WAITING).order_by("pk"))
+
+
+def admit(actor: Any, request: LobbyRequest) -> LobbyRequest:
+    """Let a waiting person in: "lobbyAdmitted" to their waiting peer, after which their join
+    succeeds (`is_admitted`); an earlier removal is lifted. Moderators get "lobbyResolved"."""
+    return _decide(actor, request, LobbyRequest.State.ADMITTED, "lobbyAdmitted")
+
+
+def deny(actor: Any, request: LobbyRequest) -> LobbyRequest:
+    """Turn a waiting person away: "lobbyDenied" to their waiting peer. They may ask again."""
+    return _decide(actor, request, LobbyRequest.State.DENIED, "lobbyDenied")
+
+
+def _decide(actor: Any, request: LobbyRequest, state: str, event: str) -> LobbyRequest:
+    meeting = request.meeting
+    check_can_moderate(actor, meeting)
+    with transaction.atomic():
+        current = LobbyRequest.objects.select_for_update().get(pk=request.pk)
+        if current.state == state:
+            return current  # a second click, or two moderators agreeing: nothing new to say
+        if current.state != LobbyRequest.State.WAITING:
+            raise ModerationError(
+                f"This request was already {current.get_state_display().lower()}.",
+                code="already_decided",
+            )
+        current.state = state
+        current.decided_by = actor
+        current.decided_at = timezone.now()
+        current.save(update_fields=["state", "decided_by", "decided_at"])
+        if state == LobbyRequest.State.ADMITTED:
+            Removal.objects.filter(
+                meeting=meeting, user=current.user, guest_key=current.guest_key
+            ).delete()
+        payload = {"requestId": current.pk}
+        send_room_event(meeting, event, payload, target_peer_id=current.peer_id)
+        send_room_event(
+            meeting, "lobbyResolved", {"request": lobby_request_dict(current)}, audience=MODERATORS
+        )
+    return current
+
+
+def is_admitted(meeting: Meeting, *, user: Any = None, guest_key: str = "") -> bool:
+    """Whether a moderator admitted this person from the lobby (their join then goes ahead even
+    though the access policy sent them to the lobby). Removal wins over admission: check
+    `is_removed` as well."""
+    admitted = LobbyRequest.objects.filter(meeting=meeting, state=LobbyRequest.State.ADMITTED)
+    if user is not None and getattr(user, "is_authenticated", False):
+        return admitted.filter(user=user).exists()
+    if guest_key:
+        return admitted.filter(user=None, guest_key=guest_key).exists()
+    return False
+
+
+# --- chat ---------------------------------------------------------------------------------
+
+
+def delete_message(actor: Any, message: Message) -> Message:
+    """Delete a chat message for everyone; see chat.services.delete_message (the one place)."""
+    from chat.services import delete_message as delete_chat_message
+
+    return delete_chat_message(actor, message)
+
+
+# --- end ----------------------------------------------------------------------------------
+
+
+def end_meeting(actor: Any, meeting: Meeting) -> Meeting:
+    """End the call for everyone: "meetingEnded" to the room (each consumer notifies its client
+    and closes with 4410), waiting lobby requests denied, and the status moved on by the
+    meetings domain (rooms.services.mark_ended: ended, or back to scheduled for a recurring
+    meeting's next occurrence). Only a live meeting has a call to end: for any other, nothing
+    happens."""
+    check_can_moderate(actor, meeting)
+    with transaction.atomic():
+        current = Meeting.objects.select_for_update().get(pk=meeting.pk)
+        if current.status != Meeting.Status.LIVE:
+            return current
+        current = services.mark_ended(current)
+        current.lobby_requests.filter(state=LobbyRequest.State.WAITING).update(
+            state=LobbyRequest.State.DENIED, decided_by=actor, decided_at=timezone.now()
+        )
+        send_room_event(current, "meetingEnded", {})
+    meeting.status, meeting.ended_at = current.status, current.ended_at
+    return current

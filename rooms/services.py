@@ -1,0 +1,287 @@
+"""The meetings domain: every change to a meeting goes through here (views, admin, the call's
+signaling and Celery tasks call these; none holds business logic of its own).
+
+Emails leave through Celery tasks enqueued with transaction.on_commit, so a rolled-back change
+sends nothing and a worker never looks for a row that is not committed yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import new_calendar_token, validate_time_zone
+from rooms.access import can_manage
+from rooms.models import Invitation, Meeting
+from rooms.recurrence import validate_rrule
+
+MAX_INVITEES = 200
+INSTANT_MEETING_LENGTH = timedelta(hours=1)
+MAX_MEETING_LENGTH = timedelta(hours=24)
+
+
+@dataclass
+class MeetingDetails:
+    """What a host chooses when scheduling or editing a meeting."""
+
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    time_zone: str = "UTC"
+    description: str = ""
+    access_policy: str = Meeting.Access.SIGNED_IN
+    recurrence: str = ""
+    invitee_emails: Sequence[str] = field(default_factory=list)
+    co_hosts: Sequence[Any] = field(default_factory=list)
+
+
+def normalize_emails(emails: Iterable[str]) -> list[str]:
+    """Lower-cased, de-duplicated, validated; ValidationError names the bad ones."""
+    seen: dict[str, None] = {}
+    bad: list[str] = []
+    for raw in emails:
+        email = raw.strip().lower()
+        if not email:
+            continue
+        try:
+            validate_email(email)
+        except ValidationError:
+            bad.append(raw.strip())
+            continue
+        seen.setdefault(email, None)
+    if bad:
+        raise ValidationError(
+            "Not valid email addresses: %(bad)s", params={"bad": ", ".join(bad[:10])}
+        )
+    if len(seen) > MAX_INVITEES:
+        raise ValidationError(f"At most {MAX_INVITEES} people can be invited.")
+    return list(seen)
+
+
+def check_details(details: MeetingDetails, *, new: bool, previous_start: datetime | None = None):
+    """Validate what the forms also check, so that every caller gets the same rules."""
+    errors: dict[str, list[str]] = {}
+    if not details.title.strip():
+        errors.setdefault("title", []).append("A meeting needs a title.")
+    if details.ends_at <= details.starts_at:
+        errors.setdefault("ends_at", []).append("The meeting must end after it starts.")
+    elif details.ends_at - details.starts_at > MAX_MEETING_LENGTH:
+        errors.setdefault("ends_at", []).append("A meeting can last at most 24 hours.")
+    start_changed = previous_start is None or details.starts_at != previous_start
+    if (new or start_changed) and details.starts_at < timezone.now() - timedelta(minutes=1):
+        errors.setdefault("starts_at", []).append("The start is in the past.")
+    try:
+        validate_time_zone(details.time_zone)
+    except ValidationError as exc:
+        errors.setdefault("time_zone", []).extend(exc.messages)
+    if details.access_policy not in Meeting.Access.values:
+        errors.setdefault("access_policy", []).append("Unknown access policy.")
+    try:
+        validate_rrule(details.recurrence)
+    except ValidationError as exc:
+        errors.setdefault("recurrence", []).extend(exc.messages)
+    try:
+        details.invitee_emails = normalize_emails(details.invitee_emails)
+    except ValidationError as exc:
+        errors.setdefault("invitee_emails", []).extend(exc.messages)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _enqueue(task_name: str, *args: Any) -> None:
+    from rooms import tasks
+
+    task = getattr(tasks, task_name)
+    transaction.on_commit(partial(task.delay, *args))
+
+
+def _send_calendar_emails(meeting: Meeting, emails: Iterable[str], kind: str) -> None:
+    for email in emails:
+        _enqueue("send_calendar_email", meeting.pk, email, kind)
+
+
+# --- create -------------------------------------------------------------------------------
+
+
+def create_instant_meeting(host: Any, title: str = "") -> Meeting:
+    """A meeting that is live now, for the "New meeting" button."""
+    now = timezone.now()
+    return Meeting.objects.create(
+        host=host,
+        title=title.strip() or f"{host.display_name}'s meeting",
+        starts_at=now,
+        ends_at=now + INSTANT_MEETING_LENGTH,
+        time_zone=host.time_zone,
+        status=Meeting.Status.LIVE,
+        access_policy=Meeting.Access.SIGNED_IN,
+    )
+
+
+@transaction.atomic
+def schedule_meeting(host: Any, details: MeetingDetails) -> Meeting:
+    check_details(details, new=True)
+    meeting = Meeting.objects.create(
+        host=host,
+        title=details.title.strip(),
+        description=details.description.strip(),
+        starts_at=details.starts_at,
+        ends_at=details.ends_at,
+        time_zone=details.time_zone,
+        access_policy=details.access_policy,
+        recurrence=details.recurrence,
+    )
+    meeting.co_hosts.set([user for user in details.co_hosts if user.pk != host.pk])
+    Invitation.objects.bulk_create(
+        Invitation(meeting=meeting, email=email) for email in details.invitee_emails
+    )
+    _send_calendar_emails(meeting, details.invitee_emails, "invitation")
+    return meeting
+
+
+# --- change -------------------------------------------------------------------------------
+
+
+def _check_manager(actor: Any, meeting: Meeting) -> None:
+    if not can_manage(actor, meeting):
+        raise PermissionDenied("Only the host can change this meeting.")
+
+
+_CALENDAR_FIELDS = (
+    "title",
+    "description",
+    "starts_at",
+    "ends_at",
+    "time_zone",
+    "access_policy",
+    "recurrence",
+)
+
+
+@transaction.atomic
+def update_meeting(actor: Any, meeting: Meeting, details: MeetingDetails) -> Meeting:
+    """Apply the host's changes; when anything changed, bump SEQUENCE, send updates to the
+    invitees who stay, invitations to new ones and cancellations to those taken off."""
+    _check_manager(actor, meeting)
+    current = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    if current.status in (Meeting.Status.CANCELLED, Meeting.Status.ENDED):
+        raise ValidationError("A cancelled or ended meeting cannot be changed.")
+    check_details(details, new=False, previous_start=current.starts_at)
+    details.title = details.title.strip()
+    details.description = details.description.strip()
+    changed = [
+        name for name in _CALENDAR_FIELDS if getattr(current, name) != getattr(details, name)
+    ]
+    existing = {invitation.email: invitation for invitation in current.invitations.all()}
+    wanted = list(details.invitee_emails)
+    added = [email for email in wanted if email not in existing]
+    removed = [email for email in existing if email not in wanted]
+    co_hosts = {user.pk for user in details.co_hosts if user.pk != current.host_id}
+    co_hosts_changed = co_hosts != set(current.co_hosts.values_list("pk", flat=True))
+    if not (changed or added or removed or co_hosts_changed):
+        return current
+    for name in changed:
+        setattr(current, name, getattr(details, name))
+    if co_hosts_changed:
+        current.co_hosts.set(list(co_hosts))
+    if changed or added or removed:
+        current.sequence += 1
+    current.save()
+    if removed:
+        _send_calendar_emails(current, removed, "removed")
+        current.invitations.filter(email__in=removed).delete()
+    Invitation.objects.bulk_create(Invitation(meeting=current, email=email) for email in added)
+    if changed:
+        kept = [email for email in wanted if email in existing]
+        if "starts_at" in changed or "ends_at" in changed or "recurrence" in changed:
+            # A new time asks everyone again.
+            current.invitations.filter(email__in=kept).update(
+                response=Invitation.Response.NEEDS_ACTION, responded_at=None
+            )
+        _send_calendar_emails(current, kept, "update")
+    _send_calendar_emails(current, added, "invitation")
+    meeting.refresh_from_db()
+    return current
+
+
+@transaction.atomic
+def cancel_meeting(actor: Any, meeting: Meeting) -> Meeting:
+    _check_manager(actor, meeting)
+    current = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    if current.status == Meeting.Status.CANCELLED:
+        return current
+    current.status = Meeting.Status.CANCELLED
+    current.sequence += 1
+    current.save(update_fields=["status", "sequence", "updated_at"])
+    _send_calendar_emails(
+        current, current.invitations.values_list("email", flat=True), "cancellation"
+    )
+    meeting.refresh_from_db()
+    return current
+
+
+def respond_to_invitation(invitation: Invitation, response: str) -> Invitation:
+    if response not in Invitation.Response.values or response == Invitation.Response.NEEDS_ACTION:
+        raise ValidationError("Answer accepted, declined or tentative.")
+    if invitation.meeting.status == Meeting.Status.CANCELLED:
+        raise ValidationError("This meeting was cancelled.")
+    Invitation.objects.filter(pk=invitation.pk).update(
+        response=response, responded_at=timezone.now()
+    )
+    invitation.refresh_from_db()
+    return invitation
+
+
+def invitation_for(user: Any, meeting: Meeting) -> Invitation | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return meeting.invitations.filter(email__iexact=user.email).first()
+
+
+def reset_calendar_token(user: Any) -> str:
+    """A new secret for the personal feed; the old URL stops working at once."""
+    user.calendar_token = new_calendar_token()
+    user.save(update_fields=["calendar_token"])
+    return user.calendar_token
+
+
+# --- call status (the signaling side says when) -----------------------------------------
+
+
+@transaction.atomic
+def mark_live(meeting: Meeting) -> Meeting:
+    """Someone is in the call. Scheduled (or ended, when a host starts it again) → live."""
+    current = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    if current.status in (Meeting.Status.SCHEDULED, Meeting.Status.ENDED):
+        current.status = Meeting.Status.LIVE
+        current.ended_at = None
+        current.save(update_fields=["status", "ended_at", "updated_at"])
+        meeting.status, meeting.ended_at = current.status, None
+    return current
+
+
+@transaction.atomic
+def mark_ended(meeting: Meeting) -> Meeting:
+    """The last person left (or a host ended it for everyone). A recurring meeting goes back
+    to scheduled for its next occurrence; a one-off meeting is over."""
+    from rooms.recurrence import next_occurrence
+
+    current = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    if current.status != Meeting.Status.LIVE:
+        return current
+    now = timezone.now()
+    upcoming = next_occurrence(current, now + current.duration) if current.recurrence else None
+    if upcoming is not None:
+        current.status = Meeting.Status.SCHEDULED
+        current.save(update_fields=["status", "updated_at"])
+    else:
+        current.mark_ended()
+    meeting.status, meeting.ended_at = current.status, current.ended_at
+    return current

@@ -1,0 +1,93 @@
+"""The signaling server's side of contract 2: requests to the room's SFU node.
+
+The channel layer delivers at most once, so every request waits with a timeout; a lost request
+or reply is retried once (every SFU method is safe to retry, docs/sfu.md) and then becomes an
+error the client sees as an error response. Nothing here waits forever.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from sfu import registry
+from sfu.channel_api import SfuRequestError
+from sfu.channel_api import request as sfu_request
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ATTEMPTS = 2
+
+
+class SfuUnavailable(Exception):
+    """The SFU could not do it; `code` and `reason` go to the client as the error response."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+class SfuGateway:
+    """One room's link to its node. The node is looked up (and the room placed) lazily and
+    looked up again after a timeout, in case the node died and the room moved."""
+
+    def __init__(self, room: str) -> None:
+        self.room = room
+        self._node_channel: str | None = None
+
+    async def node_channel(self) -> str:
+        if self._node_channel is None:
+            try:
+                node = await sync_to_async(registry.place_room)(self.room)
+            except registry.NoSfuNodeAvailable:
+                raise SfuUnavailable(
+                    "sfu_unavailable", "No media server is available; try again shortly."
+                ) from None
+            self._node_channel = node.channel
+        return self._node_channel
+
+    async def request(
+        self,
+        method: str,
+        data: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        attempts: int = DEFAULT_ATTEMPTS,
+    ) -> dict[str, Any]:
+        """Send `method` with `data` (the room is added) and return the node's data."""
+        payload = {"room": self.room, **(data or {})}
+        timeout = settings.SFU_REQUEST_TIMEOUT_SECONDS if timeout is None else timeout
+        for attempt in range(1, attempts + 1):
+            channel = await self.node_channel()
+            try:
+                return await sfu_request(channel, method, payload, timeout=timeout)
+            except SfuRequestError as exc:
+                if exc.code != "timeout":
+                    raise SfuUnavailable(exc.code[:64], exc.reason[:500]) from None
+                logger.warning(
+                    "SFU %s for room %s timed out (attempt %d/%d)",
+                    method,
+                    self.room,
+                    attempt,
+                    attempts,
+                )
+                self._node_channel = None  # the room may have moved to another node
+        raise SfuUnavailable("sfu_timeout", f"The media server did not answer {method} in time.")
+
+
+def camel_keys(value: Any) -> Any:
+    """The SFU speaks snake_case (contract 2), browsers camelCase (contract 1)."""
+    if isinstance(value, dict):
+        return {_camel(str(key)): camel_keys(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [camel_keys(item) for item in value]
+    return value
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)

@@ -1,0 +1,420 @@
+"""The signaling protocol over a real WebSocket stack and a real SFU node: joining, the peer
+list, refusals of bad input with clear codes, the flood guard, authorization."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from accounts.models import User
+from rooms.models import Invitation, Meeting, Participant
+from rooms.signaling import protocol
+from rooms.tests.signaling_support import (
+    SignalingClient,
+    session_cookie,
+    sfu_node,  # noqa: F401  (fixture)
+    wait_until,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sfu_node")]
+
+VALID_LOOKING_OFFER = (
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\n"
+    "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"
+    "a=fingerprint:sha-256 00:11\r\na=rtpmap:111 opus/48000/2\r\n"
+)
+
+
+async def make_user(name: str) -> User:
+    return await User.objects.acreate(email=f"{name}-{uuid.uuid4().hex[:6]}@example.org")
+
+
+async def make_meeting(host: User, **extra: Any) -> Meeting:
+    return await sync_to_async(Meeting.objects.create)(host=host, title="Standup", **extra)
+
+
+async def connected(meeting: Meeting, user: User | None) -> SignalingClient:
+    client = SignalingClient(meeting.code, await session_cookie(user))
+    ok, code = await client.connect()
+    assert ok, f"connection refused with {code}"
+    return client
+
+
+async def test_join_answers_with_version_role_peers_ice_servers_and_chat() -> None:
+    host = await make_user("host")
+    meeting = await make_meeting(host)
+    client = await connected(meeting, host)
+    data = await client.join(name="Host")
+    assert data["protocolVersion"] == protocol.PROTOCOL_VERSION == 1
+    assert data["peerId"] == client.peer_id
+    assert data["role"] == "host"
+    assert data["peers"] == []
+    assert data["iceServers"] == []  # nothing configured: nothing outside is contacted
+    assert data["chat"] == {"messages": []}
+    assert data["reconnected"] is False
+
+
+async def test_second_participant_sees_the_first_and_the_first_hears_newpeer() -> None:
+    host = await make_user("host")
+    guest_user = await make_user("bob")
+    meeting = await make_meeting(host)
+    first = await connected(meeting, host)
+    await first.join(name="Host")
+    second = await connected(meeting, guest_user)
+    data = await second.join(name="Bob")
+    assert [p["peerId"] for p in data["peers"]] == [first.peer_id]
+    assert data["peers"][0]["displayName"] == "Host"
+    assert data["peers"][0]["producers"] == []
+    await wait_until(lambda: first.notified("newPeer", peerId=second.peer_id), what="newPeer")
+    assert first.notified("newPeer")[0]["displayName"] == "Bob"
+    assert not second.notified("newPeer"), "nobody is told about themselves"
+
+
+async def test_leave_sends_peerclosed_to_the_others_and_allows_joining_again() -> None:
+    host = await make_user("host")
+    other = await make_user("ann")
+    meeting = await make_meeting(host)
+    first = await connected(meeting, host)
+    await first.join(name="Host")
+    second = await connected(meeting, other)
+    await second.join(name="Ann")
+    assert await second.request("leave") == {}
+    await wait_until(lambda: first.notified("peerClosed", peerId=second.peer_id), what="peerClosed")
+    refused = await second.request_frame("getStats")
+    assert refused["errorCode"] == "not_joined"
+    again = await second.join(second.peer_id, name="Ann")
+    assert again["reconnected"] is False
+    await wait_until(lambda: len(first.notified("newPeer", peerId=second.peer_id)) == 2)
+
+
+async def test_display_name_change_is_stored_and_announced() -> None:
+    host = await make_user("host")
+    other = await make_user("cy")
+    meeting = await make_meeting(host)
+    first = await connected(meeting, host)
+    await first.join(name="Host")
+    second = await connected(meeting, other)
+    await second.join(name="Cy")
+    await second.request("changeDisplayName", {"displayName": "  Cyrus  "})
+    await wait_until(
+        lambda: first.notified("peerDisplayNameChanged", peerId=second.peer_id, displayName="Cyrus")
+    )
+    stored = await Participant.objects.aget(peer_id=second.peer_id, left_at__isnull=True)
+    assert stored.display_name == "Cyrus"
+
+
+# --- refusals -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "data"),
+    [
+        ("produce", {"sdp": VALID_LOOKING_OFFER, "sources": {"0": "mic"}}),
+        ("closeProducer", {"producerId": "p1"}),
+        ("pauseConsumer", {"consumerId": "c1"}),
+        ("restartIce", {}),
+        ("getStats", {}),
+        ("leave", {}),
+        ("chatMessage", {"clientId": "x", "text": "hi"}),
+    ],
+)
+async def test_requests_before_join_are_refused_in_order(method: str, data: dict) -> None:
+    host = await make_user("host")
+    client = await connected(await make_meeting(host), host)
+    response = await client.request_frame(method, data)
+    assert response["ok"] is False
+    assert response["errorCode"] == "not_joined"
+
+
+async def test_unknown_method_malformed_json_and_odd_frames_get_errors_not_a_close() -> None:
+    host = await make_user("host")
+    client = await connected(await make_meeting(host), host)
+    response = await client.request_frame("becomeAdmin", {})
+    assert response["errorCode"] == "unknown_method"
+    await client.send_text("{not json")
+    await client.send_text("[1, 2, 3]")
+    await client.send_text(json.dumps({"request": True, "method": "join"}))  # no id
+    await client.send_text(json.dumps({"request": True, "id": 7, "method": "join", "data": []}))
+    await client.communicator.send_to(bytes_data=b"\x00\x01")
+    await wait_until(lambda: len(client.unmatched) >= 5, what="five error responses")
+    codes = [frame["errorCode"] for frame in client.unmatched[:5]]
+    assert codes == [
+        "malformed_json",
+        "invalid_frame",
+        "invalid_frame",
+        "invalid_data",
+        "invalid_frame",
+    ]
+    assert client.unmatched[3]["id"] == 7
+    assert client.closed_with is None
+    await client.join()  # still perfectly usable
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        ({}, "invalid_data"),
+        ({"peerId": "has spaces", "displayName": "A"}, "invalid_data"),
+        ({"peerId": "x" * 65, "displayName": "A"}, "invalid_data"),
+        ({"peerId": "abc", "displayName": "   "}, "invalid_data"),
+        ({"peerId": "abc", "displayName": "A" * 101}, "invalid_data"),
+        ({"peerId": 42, "displayName": "A"}, "invalid_data"),
+    ],
+)
+async def test_join_with_invalid_data_is_refused(data: dict, code: str) -> None:
+    host = await make_user("host")
+    client = await connected(await make_meeting(host), host)
+    response = await client.request_frame("join", data)
+    assert response["errorCode"] == code
+    assert await Participant.objects.acount() == 0
+
+
+@pytest.mark.parametrize(
+    "sdp",
+    [
+        "",
+        "hello",
+        "v=0\r\ns=-\r\n",  # no media
+        VALID_LOOKING_OFFER.replace("a=fingerprint:sha-256 00:11\r\n", ""),
+        VALID_LOOKING_OFFER.replace("a=ice-ufrag:abcd\r\n", ""),
+        VALID_LOOKING_OFFER + "not an sdp line\r\n",
+        42,
+    ],
+)
+async def test_produce_with_invalid_sdp_is_refused_before_the_sfu(sdp: object) -> None:
+    host = await make_user("host")
+    client = await connected(await make_meeting(host), host)
+    await client.join()
+    response = await client.request_frame("produce", {"sdp": sdp, "sources": {"0": "mic"}})
+    assert response["errorCode"] == "invalid_sdp"
+
+
+async def test_produce_with_sources_not_in_the_offer_is_refused() -> None:
+    host = await make_user("host")
+    client = await connected(await make_meeting(host), host)
+    await client.join()
+    for sources in ({"7": "mic"}, {"0": "webcam"}, {}, ["mic"]):
+        response = await client.request_frame(
+            "produce", {"sdp": VALID_LOOKING_OFFER, "sources": sources}
+        )
+        assert response["errorCode"] == "invalid_data", sources
+
+
+async def test_sfu_errors_come_back_as_error_responses() -> None:
+    host = await make_user("host")
+    client = await connected(await make_meeting(host), host)
+    await client.join()
+    response = await client.request_frame("closeProducer", {"producerId": "no-such-producer"})
+    assert response["ok"] is False
+    assert response["errorCode"] == "unknown_producer"
+    assert (await client.request("getStats")) is not None
+
+
+async def test_an_oversized_frame_closes_the_socket_with_1009() -> None:
+    host = await make_user("host")
+    client = await connected(await make_meeting(host), host)
+    await client.send_text(
+        json.dumps(
+            {
+                "request": True,
+                "id": 1,
+                "method": "join",
+                "data": {"peerId": "a", "displayName": "x" * (protocol.MAX_FRAME_BYTES + 1)},
+            }
+        )
+    )
+    assert await client.wait_closed() == protocol.CLOSE_FRAME_TOO_BIG
+
+
+async def test_a_flood_is_answered_rate_limited_then_closed(settings: Any) -> None:
+    settings.SIGNALING_RATE_PER_SECOND = 5.0
+    settings.SIGNALING_RATE_BURST = 10
+    settings.SIGNALING_RATE_CLOSE_AFTER = 50
+    host = await make_user("host")
+    client = await connected(await make_meeting(host), host)
+    frame = json.dumps({"request": True, "id": "f", "method": "noSuchMethod", "data": {}})
+    for _ in range(40):
+        await client.send_text(frame)
+    await wait_until(lambda: len(client.unmatched) >= 40, what="40 answers")
+    codes = {f["errorCode"] for f in client.unmatched}
+    assert codes == {"unknown_method", "rate_limited"}
+    assert client.closed_with is None
+    for _ in range(100):
+        if client.closed_with is not None:
+            break
+        await client.send_text(frame)
+    assert await client.wait_closed() == protocol.CLOSE_RATE_LIMITED
+
+
+# --- authorization ------------------------------------------------------------------------
+
+
+async def test_unknown_meeting_and_forbidden_meeting_close_the_same_way() -> None:
+    host = await make_user("host")
+    outsider = await make_user("eve")
+    invitee = await make_user("ivy")
+    meeting = await make_meeting(host, access_policy=Meeting.Access.INVITEES)
+    await Invitation.objects.acreate(meeting=meeting, email=invitee.email.upper())
+    forbidden = SignalingClient(meeting.code, await session_cookie(outsider))
+    unknown = SignalingClient("zzz-zzzz-zzz", await session_cookie(outsider))
+    assert await forbidden.connect() == (False, protocol.CLOSE_NOT_FOUND)
+    assert await unknown.connect() == (False, protocol.CLOSE_NOT_FOUND)
+    # Someone not signed in is asked to sign in, whether the meeting exists or not.
+    anonymous = SignalingClient(meeting.code, None)
+    assert await anonymous.connect() == (False, protocol.CLOSE_UNAUTHENTICATED)
+    # The host and the invitee get in.
+    await (await connected(meeting, host)).join(name="Host")
+    assert (await (await connected(meeting, invitee)).join(name="Ivy"))["role"] == "participant"
+
+
+async def test_a_cancelled_meeting_refuses_everyone() -> None:
+    host = await make_user("host")
+    meeting = await make_meeting(host, status=Meeting.Status.CANCELLED)
+    client = SignalingClient(meeting.code, await session_cookie(host))
+    assert await client.connect() == (False, protocol.CLOSE_NOT_FOUND)
+
+
+async def test_a_removed_participant_cannot_join_again() -> None:
+    from rooms import moderation
+
+    host = await make_user("host")
+    other = await make_user("rod")
+    meeting = await make_meeting(host)
+    await sync_to_async(moderation.remove_participant)(host, meeting, user=other)
+    client = await connected(meeting, other)
+    response = await client.request_frame("join", {"peerId": "p1", "displayName": "Rod"})
+    assert response["errorCode"] == "removed"
+
+
+async def test_a_locked_meeting_lets_moderators_in_and_sends_others_to_knock() -> None:
+    from rooms import moderation
+
+    host = await make_user("host")
+    other = await make_user("lin")
+    meeting = await make_meeting(host)
+    await sync_to_async(moderation.set_locked)(host, meeting, True)
+    await (await connected(meeting, host)).join(name="Host")
+    client = await connected(meeting, other)
+    response = await client.request_frame("join", {"peerId": "p2", "displayName": "Lin"})
+    assert response["errorCode"] == "meeting_locked"
+
+
+async def test_a_foreign_origin_is_refused() -> None:
+    host = await make_user("host")
+    meeting = await make_meeting(host)
+    client = SignalingClient(meeting.code, await session_cookie(host), origin=b"https://evil.test")
+    connected_, _ = await client.connect()
+    assert connected_ is False
+
+
+async def test_someone_elses_peer_id_is_refused() -> None:
+    host = await make_user("host")
+    other = await make_user("mallory")
+    meeting = await make_meeting(host)
+    first = await connected(meeting, host)
+    await first.join(name="Host")
+    second = await connected(meeting, other)
+    response = await second.request_frame(
+        "join", {"peerId": first.peer_id, "displayName": "Mallory"}
+    )
+    assert response["errorCode"] == "peer_id_taken"
+    assert first.closed_with is None
+    assert not first.notified("peerClosed")
+
+
+# --- room events (contract 3) -------------------------------------------------------------
+
+
+async def test_room_events_reach_participants_and_targeted_ones_only_their_target() -> None:
+    from channels.layers import get_channel_layer
+
+    host = await make_user("host")
+    other = await make_user("dee")
+    meeting = await make_meeting(host)
+    first = await connected(meeting, host)
+    await first.join(name="Host")
+    second = await connected(meeting, other)
+    await second.join(name="Dee")
+    layer = get_channel_layer()
+    group = f"room.{meeting.code}"
+    await layer.group_send(
+        group, {"type": "room.event", "event": "meetingLocked", "data": {"locked": True}}
+    )
+    await layer.group_send(
+        group,
+        {
+            "type": "room.event",
+            "event": "handRaised",
+            "data": {"n": 1},
+            "target_peer_id": second.peer_id,
+        },
+    )
+    await wait_until(lambda: first.notified("meetingLocked") and second.notified("meetingLocked"))
+    await wait_until(lambda: second.notified("handRaised"))
+    assert not first.notified("handRaised")
+
+
+async def test_removed_participant_is_told_then_closed_with_4403_and_leaves() -> None:
+    from channels.layers import get_channel_layer
+
+    host = await make_user("host")
+    other = await make_user("rex")
+    meeting = await make_meeting(host)
+    first = await connected(meeting, host)
+    await first.join(name="Host")
+    second = await connected(meeting, other)
+    await second.join(name="Rex")
+    await get_channel_layer().group_send(
+        f"room.{meeting.code}",
+        {"type": "room.event", "event": "removed", "data": {}, "target_peer_id": second.peer_id},
+    )
+    assert await second.wait_closed() == protocol.CLOSE_REMOVED
+    assert second.notified("removed") == [{}]
+    # Removal does not wait for a reconnect grace period.
+    await wait_until(lambda: first.notified("peerClosed", peerId=second.peer_id))
+    assert first.closed_with is None
+
+
+async def test_meeting_ended_closes_everyone_with_4410() -> None:
+    from channels.layers import get_channel_layer
+
+    host = await make_user("host")
+    meeting = await make_meeting(host)
+    first = await connected(meeting, host)
+    await first.join(name="Host")
+    await get_channel_layer().group_send(
+        f"room.{meeting.code}", {"type": "room.event", "event": "meetingEnded", "data": {}}
+    )
+    assert await first.wait_closed() == protocol.CLOSE_ENDED
+    assert first.notified("meetingEnded") == [{}]
+
+
+# --- chat through the signaling socket ----------------------------------------------------
+
+
+async def test_chat_message_is_stored_broadcast_and_in_history() -> None:
+    host = await make_user("host")
+    other = await make_user("fay")
+    meeting = await make_meeting(host)
+    first = await connected(meeting, host)
+    await first.join(name="Host")
+    second = await connected(meeting, other)
+    await second.join(name="Fay")
+    sent = await second.request("chatMessage", {"clientId": "c-1", "text": "hello <b>all</b>"})
+    message = sent["message"]
+    assert message["text"] == "hello <b>all</b>"
+    assert message["authorPeerId"] == second.peer_id
+    await wait_until(lambda: first.notified("chatMessage"), what="chatMessage broadcast")
+    assert first.notified("chatMessage")[0]["message"]["id"] == message["id"]
+    history = await first.request("chatHistory", {})
+    assert [m["id"] for m in history["messages"]] == [message["id"]]
+    late = await connected(meeting, host)
+    joined = await late.join(name="Host again")
+    assert [m["id"] for m in joined["chat"]["messages"]] == [message["id"]]
+    refused = await second.request_frame("chatMessage", {"clientId": "c-2", "text": "   "})
+    assert refused["errorCode"] == "empty_message"

@@ -1,0 +1,261 @@
+"""Meeting pages. Thin: forms in, rooms.services / rooms.access / rooms.selectors do the rest.
+
+An unknown join code and a meeting the viewer may not see answer the same (404, or the sign-in
+redirect for a signed-out visitor), and every such miss counts towards a rate limit on
+guessing codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_ratelimit.core import is_ratelimited
+
+from accounts.models import User
+from chat import services as chat_services
+from rooms import access, calendar, services
+from rooms.emails import invitation_from_token
+from rooms.forms import MeetingForm, RsvpForm
+from rooms.models import Invitation, Meeting
+from rooms.recurrence import next_occurrence
+from rooms.selectors import upcoming_meetings_for
+
+JOIN_MISS_GROUP = "rooms.join-miss"
+
+
+def _guessing_blocked(request: HttpRequest, *, count: bool) -> bool:
+    return is_ratelimited(
+        request,
+        group=JOIN_MISS_GROUP,
+        key="user_or_ip",
+        rate=settings.ROOMS_JOIN_GUESS_RATE,
+        increment=count,
+    )
+
+
+class TooManyGuesses(Exception):
+    """This miss went over the limit."""
+
+
+def _count_miss(request: HttpRequest) -> None:
+    if _guessing_blocked(request, count=True):
+        raise TooManyGuesses
+
+
+def guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For views taking a join code: 429 once the viewer's misses are over the limit."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            if _guessing_blocked(request, count=False):
+                raise TooManyGuesses
+            return view(request, *args, **kwargs)
+        except TooManyGuesses:
+            response = render(request, "rooms/too_many_guesses.html", status=429)
+            response["Retry-After"] = "600"
+            return response
+
+    return wrapper
+
+
+def _viewable_meeting(request: HttpRequest, code: str) -> Meeting:
+    """The meeting for a page that shows details; 404 alike for unknown and not yours."""
+    meeting = Meeting.objects.select_related("host").filter(code=code).first()
+    if meeting is None or not access.can_view_details(request.user, meeting):
+        _count_miss(request)
+        raise Http404("No such meeting.")
+    return meeting
+
+
+@login_required
+@require_POST
+def new_meeting(request: HttpRequest) -> HttpResponse:
+    meeting = services.create_instant_meeting(request.user)
+    return redirect("rooms:join", code=meeting.code)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def schedule(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    if request.method == "POST":
+        form = MeetingForm(request.POST)
+        if form.is_valid():
+            try:
+                meeting = services.schedule_meeting(user, form.details())
+            except ValidationError as error:
+                form.add_domain_errors(error)
+            else:
+                messages.success(request, "Meeting scheduled; the invitations are on their way.")
+                return redirect(meeting)
+    else:
+        form = MeetingForm(initial={"time_zone": user.time_zone, "duration": 60})
+    return render(request, "rooms/schedule.html", {"form": form, "editing": None})
+
+
+@guarded
+@login_required
+@require_GET
+def detail(request: HttpRequest, code: str) -> HttpResponse:
+    meeting = _viewable_meeting(request, code)
+    invitation = services.invitation_for(request.user, meeting)
+    context = {
+        "meeting": meeting,
+        "next_start": next_occurrence(meeting, timezone.now()),
+        "invitations": meeting.invitations.all(),
+        "co_hosts": meeting.co_hosts.all(),
+        "is_host": access.can_manage(request.user, meeting),
+        "my_invitation": invitation,
+        "rsvp_form": RsvpForm(initial={"response": invitation.response}) if invitation else None,
+        "google_url": calendar.google_calendar_url(meeting),
+        "outlook_url": calendar.outlook_calendar_url(meeting),
+        **chat_services.transcript_context(request.user, meeting),
+    }
+    return render(request, "rooms/detail.html", context)
+
+
+def _manageable_meeting(request: HttpRequest, code: str) -> Meeting:
+    meeting = _viewable_meeting(request, code)
+    if not access.can_manage(request.user, meeting):
+        raise PermissionDenied("Only the host can change this meeting.")
+    return meeting
+
+
+@guarded
+@login_required
+@require_http_methods(["GET", "POST"])
+def edit(request: HttpRequest, code: str) -> HttpResponse:
+    meeting = _manageable_meeting(request, code)
+    if meeting.status in (Meeting.Status.CANCELLED, Meeting.Status.ENDED):
+        messages.error(request, "A cancelled or ended meeting cannot be changed.")
+        return redirect(meeting)
+    if request.method == "POST":
+        form = MeetingForm(request.POST)
+        if form.is_valid():
+            try:
+                services.update_meeting(request.user, meeting, form.details())
+            except ValidationError as error:
+                form.add_domain_errors(error)
+            else:
+                messages.success(request, "Meeting updated; the invitees are told.")
+                return redirect(meeting)
+    else:
+        form = MeetingForm(initial=MeetingForm.initial_for(meeting))
+    return render(request, "rooms/schedule.html", {"form": form, "editing": meeting})
+
+
+@guarded
+@login_required
+@require_POST
+def cancel(request: HttpRequest, code: str) -> HttpResponse:
+    meeting = _manageable_meeting(request, code)
+    services.cancel_meeting(request.user, meeting)
+    messages.success(request, "Meeting cancelled; the invitees are told.")
+    return redirect(meeting)
+
+
+@guarded
+@login_required
+@require_POST
+def respond(request: HttpRequest, code: str) -> HttpResponse:
+    """The signed-in invitee answers on the detail page."""
+    meeting = _viewable_meeting(request, code)
+    invitation = services.invitation_for(request.user, meeting)
+    form = RsvpForm(request.POST)
+    if invitation is None or not form.is_valid():
+        raise Http404("No invitation to answer.")
+    try:
+        services.respond_to_invitation(invitation, form.cleaned_data["response"])
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect(meeting)
+
+
+@guarded
+@login_required
+@require_GET
+def ics(request: HttpRequest, code: str) -> HttpResponse:
+    meeting = _viewable_meeting(request, code)
+    method = "CANCEL" if meeting.is_cancelled else "REQUEST"
+    response = HttpResponse(
+        calendar.meeting_calendar(meeting, method), content_type="text/calendar; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{meeting.code}.ics"'
+    return response
+
+
+@guarded
+@require_GET
+def join(request: HttpRequest, code: str) -> HttpResponse:
+    """The join link's page: the pre-join page for whoever may enter."""
+    meeting = Meeting.objects.select_related("host").filter(code=code).first()
+    user = request.user if request.user.is_authenticated else None
+    decision = access.join_decision(user, meeting) if meeting is not None else None
+    if decision is None or not decision.allowed:
+        _count_miss(request)
+        if user is None:
+            return redirect_to_login(request.get_full_path())
+        raise Http404("No such meeting.")
+    if not request.session.session_key:
+        request.session.save()  # a guest's key for the call (rooms.signaling.admission)
+    context = {
+        "meeting": meeting,
+        "decision": decision,
+        "is_guest": user is None,
+        "can_view_details": access.can_view_details(user, meeting),
+    }
+    return render(request, "rooms/join.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def rsvp(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in the invitation email. GET asks to confirm (so that mail scanners that
+    follow links change nothing); POST records the answer."""
+    invitation = invitation_from_token(token)
+    if invitation is None:
+        raise Http404("This link is not valid.")
+    meeting = invitation.meeting
+    if request.method == "POST":
+        form = RsvpForm(request.POST)
+        if form.is_valid():
+            try:
+                services.respond_to_invitation(invitation, form.cleaned_data["response"])
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                return render(request, "rooms/rsvp.html", {"invitation": invitation, "done": True})
+    else:
+        chosen = request.GET.get("response")
+        form = RsvpForm(
+            initial={"response": chosen if chosen in Invitation.Response.values else ""}
+        )
+    return render(
+        request,
+        "rooms/rsvp.html",
+        {"invitation": invitation, "meeting": meeting, "form": form, "done": False},
+    )
+
+
+@require_GET
+def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
+    """The personal feed calendar apps subscribe to; the secret token is the only key."""
+    user = User.objects.filter(calendar_token=token, is_active=True).first() if token else None
+    if user is None:
+        raise Http404("No such calendar.")
+    meetings = upcoming_meetings_for(user)
+    body = calendar.feed_calendar(meetings, name=f"meet: {user.email}")
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Cache-Control"] = "private, max-age=300"
+    return response

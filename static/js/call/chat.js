@@ -1,0 +1,211 @@
+// The chat panel. A message is shown at once as "Sending…", marked sent only when the server's
+// response arrives (it is stored before it is broadcast), and offers "Retry" on failure; a retry
+// reuses the clientId, which the server treats idempotently. After a reconnect the panel fetches
+// what it missed with chatHistory {sinceId}. Text goes in as text nodes (chat-render.js).
+
+import { renderMessageText } from "../chat-render.js";
+import { formatTime, uuid } from "./util.js";
+
+const MAX_MESSAGE_LENGTH = 2000;
+
+function renderText(element, message) {
+  // Text nodes and http(s) links only; never parsed as HTML (static/js/chat-render.js).
+  renderMessageText(element, message.text);
+}
+
+export class ChatPanel extends EventTarget {
+  constructor({ list, form, input, errorElement }) {
+    super();
+    this.list = list;
+    this.form = form;
+    this.input = input;
+    this.errorElement = errorElement;
+    this.signaling = null;
+    this.entries = new Map(); // clientId or `id:<id>` -> entry
+    this.byId = new Map(); // server id -> entry
+    this.lastId = 0;
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.sendFromInput();
+    });
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        this.sendFromInput();
+      }
+    });
+  }
+
+  setSignaling(signaling) {
+    this.signaling = signaling;
+  }
+
+  async loadHistory(messages) {
+    for (const message of messages || []) this._upsert(message);
+  }
+
+  // After a reconnect: everything after the newest message we have, then resend failures.
+  async catchUp() {
+    if (!this.signaling) return;
+    try {
+      const data = await this.signaling.request("chatHistory", { sinceId: this.lastId });
+      await this.loadHistory(data.messages);
+    } catch (error) {
+      console.warn("chatHistory failed", error);
+    }
+    for (const entry of this.entries.values()) {
+      if (entry.state === "failed" && entry.failedOffline) this._trySend(entry);
+    }
+  }
+
+  // A broadcast. For our own message it does not count as confirmation: only the response to
+  // our request (or the stored history) marks a message sent.
+  receive(message) {
+    if (this._upsert(message, { confirms: false })) this.dispatchEvent(new Event("unread"));
+  }
+
+  markDeleted(messageId) {
+    const entry = this.byId.get(messageId);
+    if (!entry) return;
+    entry.message = { ...entry.message, deleted: true, text: "" };
+    this._render(entry);
+  }
+
+  sendFromInput() {
+    const text = this.input.value.trim();
+    if (!text) return;
+    if (text.length > MAX_MESSAGE_LENGTH) {
+      this.errorElement.textContent = `Messages can be at most ${MAX_MESSAGE_LENGTH} characters.`;
+      return;
+    }
+    this.errorElement.textContent = "";
+    this.input.value = "";
+    this.send(text);
+  }
+
+  send(text) {
+    const clientId = uuid();
+    const entry = {
+      key: clientId,
+      state: "sending",
+      message: { id: null, clientId, authorName: "You", text, sentAt: new Date().toISOString(), deleted: false },
+      element: null,
+      mine: true,
+    };
+    this.entries.set(clientId, entry);
+    this._render(entry);
+    this._trySend(entry);
+  }
+
+  async _trySend(entry) {
+    entry.state = "sending";
+    entry.failedOffline = false;
+    this._render(entry);
+    try {
+      if (!this.signaling) throw new Error("not connected");
+      const data = await this.signaling.request("chatMessage", {
+        clientId: entry.message.clientId, text: entry.message.text,
+      });
+      this._upsert(data.message);
+    } catch (error) {
+      if (entry.state !== "sending") return; // the history already confirmed it
+      entry.state = "failed";
+      entry.failedOffline = error.code === "disconnected";
+      entry.error = error.message || "not sent";
+      this._render(entry);
+    }
+  }
+
+  // Returns true when the message was not shown before (someone else's new message).
+  _upsert(message, { confirms = true } = {}) {
+    if (!message || typeof message.id !== "number") return false;
+    let isNew = false;
+    let entry = this.byId.get(message.id)
+      || (message.clientId ? this.entries.get(message.clientId) : undefined);
+    if (entry) {
+      entry.message = { ...message, authorName: entry.mine ? "You" : message.authorName };
+    } else {
+      entry = { key: message.clientId || `id:${message.id}`, message, element: null, mine: false };
+      this.entries.set(entry.key, entry);
+      isNew = true;
+    }
+    if (confirms || !entry.state || entry.state === "sent") entry.state = "sent";
+    this.byId.set(message.id, entry);
+    this.lastId = Math.max(this.lastId, message.id);
+    this._render(entry);
+    return isNew;
+  }
+
+  _render(entry) {
+    const isNew = entry.element === null;
+    if (isNew) {
+      entry.element = document.createElement("li");
+      entry.element.className = "chat-message";
+    }
+    const { element, message } = entry;
+    element.replaceChildren();
+    element.dataset.state = entry.state;
+    element.classList.toggle("chat-message-mine", Boolean(entry.mine));
+    if (message.id !== null) element.dataset.messageId = String(message.id);
+
+    const header = document.createElement("div");
+    header.className = "chat-message-header";
+    const author = document.createElement("span");
+    author.className = "chat-author";
+    author.textContent = message.authorName || "Someone";
+    const time = document.createElement("time");
+    time.className = "chat-time";
+    time.dateTime = message.sentAt || "";
+    time.textContent = formatTime(message.sentAt);
+    header.append(author, " ", time);
+
+    const body = document.createElement("p");
+    body.className = "chat-text";
+    if (message.deleted) {
+      body.classList.add("chat-deleted");
+      body.textContent = "This message was deleted";
+    } else {
+      renderText(body, message);
+    }
+    element.append(header, body);
+
+    if (entry.state === "sending") {
+      const status = document.createElement("span");
+      status.className = "chat-status";
+      status.textContent = "Sending…";
+      element.append(status);
+    } else if (entry.state === "failed") {
+      const status = document.createElement("span");
+      status.className = "chat-status chat-status-failed";
+      status.textContent = "Not sent. ";
+      const retry = document.createElement("button");
+      retry.type = "button";
+      retry.className = "link-button";
+      retry.textContent = "Retry";
+      retry.addEventListener("click", () => this._trySend(entry));
+      status.append(retry);
+      element.append(status);
+    }
+    if (isNew || (message.id !== null && element.parentNode === this.list)) this._place(entry);
+  }
+
+  // Keep server-ordered messages sorted by id; unsent ones stay at the end.
+  _place(entry) {
+    const id = entry.message.id;
+    const nearBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40;
+    if (id === null) {
+      this.list.append(entry.element);
+    } else {
+      let before = null;
+      for (const child of this.list.children) {
+        if (child === entry.element) continue;
+        const childId = child.dataset.messageId ? Number(child.dataset.messageId) : Infinity;
+        if (childId > id) { before = child; break; }
+      }
+      if (before !== entry.element.nextSibling || entry.element.parentNode !== this.list) {
+        this.list.insertBefore(entry.element, before);
+      }
+    }
+    if (nearBottom || entry.mine) this.list.scrollTop = this.list.scrollHeight;
+  }
+}

@@ -1,0 +1,874 @@
+// Entry point of the call page (templates/rooms/_call.html, included by rooms/join.html):
+// pre-join screen, joining, the call, recovery, leaving. Protocol: docs/protocol.md.
+//
+// Modules: signaling.js (requests/responses/notifications over the WebSocket, reconnect with
+// backoff), media.js (send PC: we offer, ICE gathered first; receive PC: the SFU offers),
+// devices.js (camera, microphone, level meter), tiles.js (grid, presentation, audio),
+// chat.js, people.js, quality.js (connection quality from getStats), util.js.
+//
+// Recovery: a dropped WebSocket reconnects with backoff and joins again with the same peerId
+// (the server keeps the participant for a grace period: no peerClosed/newPeer for others);
+// the server answers `resumed: false`, so media is published afresh on new peer connections.
+// Failed ICE: restartIce (the SFU replaces both transports), else leave + join. Close codes
+// and join refusals that retrying cannot fix end on a screen that says why, with "Rejoin".
+//
+// Performance marks for bench/join.py: meet:join-click, meet:ws-open, meet:joined,
+// meet:first-answer, meet:published, meet:first-remote-frame.
+
+import { ChatPanel } from "./chat.js";
+import { LevelMeter, LocalDevices } from "./devices.js";
+import { MediaSession } from "./media.js";
+import { PeoplePanel } from "./people.js";
+import { QualityMonitor } from "./quality.js";
+import { SignalingClient } from "./signaling.js";
+import { TileGrid } from "./tiles.js";
+import { uuid } from "./util.js";
+
+const QUALITY_INTERVAL_MS = 2000;
+// join errors that trying again cannot fix (rooms/signaling/admission.py): the ended screen says
+// why; anything else leaves the pre-join screen up with the reason, to try again.
+const MODERATOR_ROLES = new Set(["host", "cohost"]);
+const JOIN_REFUSALS = {
+  removed: "You can't join this call",
+  meeting_ended: "The meeting has ended",
+  meeting_locked: "This meeting is locked",
+};
+const TOAST_MS = 4000;
+
+const $ = (selector, root = document) => root.querySelector(selector);
+// Signed-in people get our "Your name" field; guests type theirs in the join page's field.
+const nameField = (root) => $("#display-name", root) || document.getElementById("guest-name");
+const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+
+class Call {
+  constructor(root) {
+    this.root = root;
+    const codeHolder = root.closest("[data-meeting-code]") || $("[data-meeting-code]");
+    this.code = root.dataset.meetingCode || (codeHolder ? codeHolder.dataset.meetingCode : "");
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    this.wsUrl = `${scheme}://${location.host}${root.dataset.wsPath}${encodeURIComponent(this.code)}/`;
+    // One participant identity per tab: a reconnect resumes it (no duplicate tile).
+    this.peerId = uuid();
+    this.displayName = "";
+    this.role = "participant";
+    this.micOn = true;
+    this.cameraOn = true;
+    this.presenting = false;
+    this.state = "prejoin"; // prejoin | joining | joined | ended
+    this.peers = new Map(); // peerId -> {displayName, role, micPaused}
+    this.orphanConsumers = new Map(); // consumerId -> consumer whose peer we do not know (yet)
+    this.signaling = null;
+    this.media = null;
+    this.iceServers = [];
+    this.qualityTimer = 0;
+    this.quality = new QualityMonitor();
+    this.firstFrameMarked = false;
+    this.recovering = false;
+
+    this.devices = new LocalDevices();
+    this.meter = new LevelMeter($("#mic-level", root));
+    this.tiles = new TileGrid({
+      grid: $("#tile-grid", root),
+      presentation: $("#presentation", root),
+      template: $("#call-tile-template", root),
+      audioSink: $("#audio-sink", root),
+    });
+    this.people = new PeoplePanel({
+      list: $("#people-list", root),
+      countElements: $$("[data-people-count]", root),
+      lobbySection: $("#lobby-section", root),
+      lobbyList: $("#lobby-list", root),
+      hostControls: $("#host-controls", root),
+      onAction: (method, data) => this._moderate(method, data),
+    });
+    this.locked = false;
+    this.chat = new ChatPanel({
+      list: $("#chat-list", root), form: $("#chat-form", root),
+      input: $("#chat-input", root), errorElement: $("#chat-error", root),
+    });
+    this.chat.addEventListener("unread", () => {
+      if ($("#chat-panel", root).hidden) $("#chat-unread", root).hidden = false;
+    });
+    this._bindUi();
+  }
+
+  // --- pre-join ----------------------------------------------------------------------------
+  async start() {
+    const nameInput = nameField(this.root);
+    if (this.root.dataset.displayName) nameInput.value = this.root.dataset.displayName;
+    $("#controls-meeting-code", this.root).textContent = this.code;
+    this._status("Getting your camera and microphone ready…");
+    await this.devices.open();
+    this._showPreview();
+    await this._fillDevicePickers();
+    if (!this.devices.micTrack && !this.devices.cameraTrack) {
+      this._status("No camera or microphone is available. You can still join and listen.");
+    } else if (!this.devices.cameraTrack || !this.devices.micTrack) {
+      this._status(this.devices.cameraTrack ? "No microphone found." : "No camera found.");
+    } else {
+      this._status("");
+    }
+    if (!this.devices.micTrack) this.micOn = false;
+    if (!this.devices.cameraTrack) this.cameraOn = false;
+    this._renderToggles();
+    $("#join-button", this.root).disabled = false;
+    navigator.mediaDevices.addEventListener("devicechange", () => this._fillDevicePickers());
+  }
+
+  _status(text) {
+    $("#prejoin-status", this.root).textContent = text;
+  }
+
+  _showPreview() {
+    const video = $("#preview-video", this.root);
+    const track = this.cameraOn ? this.devices.cameraTrack : null;
+    video.srcObject = track ? new MediaStream([track]) : null;
+    $("#preview-camera-off", this.root).hidden = Boolean(track);
+    this.meter.attach(this.devices.micTrack);
+  }
+
+  async _fillDevicePickers() {
+    const { cameras, mics, speakers } = await this.devices.list();
+    const fill = (select, devices, current, fallbackLabel) => {
+      select.replaceChildren();
+      devices.forEach((device, index) => {
+        const option = document.createElement("option");
+        option.value = device.deviceId;
+        option.textContent = device.label || `${fallbackLabel} ${index + 1}`;
+        option.selected = device.deviceId === current;
+        select.append(option);
+      });
+      select.disabled = devices.length === 0;
+    };
+    fill($("#camera-select", this.root), cameras, this.devices.cameraDeviceId, "Camera");
+    fill($("#mic-select", this.root), mics, this.devices.micDeviceId, "Microphone");
+    fill($("#speaker-select", this.root), speakers, this.tiles.speakerDeviceId || "default", "Speaker");
+    // Some browsers cannot route audio output: hide what cannot work.
+    const canPickSpeaker = "setSinkId" in HTMLMediaElement.prototype && speakers.length > 0;
+    $("#speaker-select", this.root).parentElement.hidden = !canPickSpeaker;
+  }
+
+  _bindUi() {
+    const root = this.root;
+    root.addEventListener("click", (event) => {
+      const button = event.target.closest("[data-action]");
+      if (!button || !root.contains(button)) return;
+      const action = button.dataset.action;
+      if (action === "toggle-mic") this.toggleMic();
+      else if (action === "toggle-camera") this.toggleCamera();
+      else if (action === "toggle-present") this.togglePresent();
+      else if (action === "leave") this.leave();
+      else if (action === "toggle-chat") this._togglePanel("chat-panel");
+      else if (action === "toggle-people") this._togglePanel("people-panel");
+      else if (action === "toggle-settings") this._togglePanel("settings-panel");
+      else if (action === "close-panel") this._togglePanel(null);
+      else if (action === "rejoin") this.rejoin();
+      else if (action === "toggle-lock") this._moderate("lockMeeting", { locked: !this.locked });
+      else if (action === "end-meeting") this._moderate("endMeeting", {});
+    });
+    $("#join-button", root).addEventListener("click", () => this.join());
+    nameField(root).addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !$("#join-button", root).disabled) this.join();
+    });
+    $("#camera-select", root).addEventListener("change", (event) => this._switchCamera(event.target.value));
+    $("#mic-select", root).addEventListener("change", (event) => this._switchMic(event.target.value));
+    $("#speaker-select", root).addEventListener("change", (event) => this.tiles.setSpeaker(event.target.value));
+    document.addEventListener("keydown", (event) => {
+      if (!(event.ctrlKey || event.metaKey) || event.altKey || event.shiftKey) return;
+      const key = event.key.toLowerCase();
+      if (key === "d") {
+        event.preventDefault();
+        this.toggleMic();
+      } else if (key === "e") {
+        event.preventDefault();
+        this.toggleCamera();
+      }
+    });
+    window.addEventListener("pagehide", () => {
+      // Closing the tab: say goodbye so others see us leave now, not after a timeout.
+      if (this.state === "joined" && this.signaling) {
+        this.signaling.request("leave").catch(() => {});
+      }
+    });
+  }
+
+  _togglePanel(panelId) {
+    for (const panel of $$(".side-panel", this.root)) {
+      const show = panel.id === panelId && panel.hidden;
+      panel.hidden = !show;
+      const button = $(`[data-panel="${panel.id}"]`, this.root);
+      if (button) button.setAttribute("aria-expanded", String(show));
+      if (show && panel.id === "chat-panel") {
+        $("#chat-unread", this.root).hidden = true;
+        $("#chat-input", this.root).focus();
+      }
+    }
+    this.tiles.layout();
+  }
+
+  // --- microphone / camera ----------------------------------------------------------------
+  _renderToggles() {
+    for (const button of $$('[data-action="toggle-mic"]', this.root)) {
+      button.setAttribute("aria-label", this.micOn ? "Turn off microphone" : "Turn on microphone");
+      button.setAttribute("aria-pressed", String(!this.micOn));
+      button.classList.toggle("is-off", !this.micOn);
+    }
+    for (const button of $$('[data-action="toggle-camera"]', this.root)) {
+      button.setAttribute("aria-label", this.cameraOn ? "Turn off camera" : "Turn on camera");
+      button.setAttribute("aria-pressed", String(!this.cameraOn));
+      button.classList.toggle("is-off", !this.cameraOn);
+    }
+    for (const button of $$('[data-action="toggle-present"]', this.root)) {
+      button.setAttribute("aria-label", this.presenting ? "Stop presenting" : "Present now");
+      button.title = this.presenting ? "Stop presenting" : "Present now";
+      button.setAttribute("aria-pressed", String(this.presenting));
+      button.classList.toggle("is-active", this.presenting);
+    }
+    this.tiles.setMicMuted(this.peerId, !this.micOn);
+    this.people.setMicMuted(this.peerId, !this.micOn);
+  }
+
+  async toggleMic() {
+    if (this.state === "ended") return;
+    if (!this.devices.micTrack) {
+      this.toast("No microphone is available.");
+      return;
+    }
+    this.micOn = !this.micOn;
+    this.devices.micTrack.enabled = this.micOn;
+    this._renderToggles();
+    if (this.media) {
+      try {
+        await this.media.setPaused("mic", !this.micOn);
+      } catch (error) {
+        console.warn("mic toggle", error);
+      }
+    }
+  }
+
+  async toggleCamera() {
+    if (this.state === "ended" || this._cameraBusy) return;
+    this._cameraBusy = true;
+    try {
+      if (this.cameraOn) {
+        this.cameraOn = false;
+        this._renderToggles();
+        if (this.media) {
+          await this.media.setPaused("camera", true).catch((error) => console.warn(error));
+          await this.media.replaceTrack("camera", null);
+        }
+        this.devices.stopCamera();
+      } else {
+        const track = await this.devices.reopenCamera();
+        if (!track) {
+          this.toast("The camera could not be started.");
+          return;
+        }
+        this.cameraOn = true;
+        this._renderToggles();
+        if (this.media) {
+          await this.media.replaceTrack("camera", track);
+          await this.media.setPaused("camera", false).catch((error) => console.warn(error));
+        }
+      }
+      this._showLocalVideo();
+    } finally {
+      this._cameraBusy = false;
+    }
+  }
+
+  _showLocalVideo() {
+    if (this.state === "prejoin" || this.state === "joining") {
+      this._showPreview();
+      return;
+    }
+    const track = this.cameraOn ? this.devices.cameraTrack : null;
+    this.tiles.setVideo(this.peerId, track);
+    this.tiles.setCameraOff(this.peerId, !track);
+  }
+
+  async _switchCamera(deviceId) {
+    if (!this.cameraOn) {
+      this.devices.cameraDeviceId = deviceId;
+      return;
+    }
+    const track = await this.devices.switchCamera(deviceId);
+    if (track && this.media) await this.media.replaceTrack("camera", track);
+    this._showLocalVideo();
+  }
+
+  async _switchMic(deviceId) {
+    const track = await this.devices.switchMic(deviceId);
+    if (track && this.media) await this.media.replaceTrack("mic", track);
+    if (this.state === "prejoin") this.meter.attach(this.devices.micTrack);
+  }
+
+  // --- joining ------------------------------------------------------------------------------
+  async join() {
+    if (this.state !== "prejoin") return;
+    performance.mark("meet:join-click");
+    const nameInput = nameField(this.root);
+    const name = nameInput.value.trim();
+    if (!name) {
+      this._status("Enter your name to join.");
+      nameInput.focus();
+      return;
+    }
+    this.displayName = name;
+    this.state = "joining";
+    $("#join-button", this.root).disabled = true;
+    this._status("Joining…");
+    this.signaling = new SignalingClient(this.wsUrl);
+    this.signaling.onRequest = (method, data) => this._onServerRequest(method, data);
+    this.signaling.addEventListener("notification", (event) => this._onNotification(event.detail));
+    this.signaling.addEventListener("open", (event) => {
+      if (event.detail.reconnected) this._onReconnected();
+    });
+    this.signaling.addEventListener("disconnected", () => {
+      if (this.state === "joined") this._banner("Reconnecting…");
+    });
+    this.signaling.addEventListener("failed", (event) => this._end("Could not stay in the meeting", event.detail.reason));
+    this.chat.setSignaling(this.signaling);
+    try {
+      await this.signaling.connect();
+      performance.mark("meet:ws-open");
+      const data = await this._requestJoin();
+      performance.mark("meet:joined");
+      this._applyJoin(data);
+      this._enterCall();
+      const media = this._startMedia().then(() => performance.mark("meet:published"));
+      await this.chat.loadHistory((data.chat && data.chat.messages) || []);
+      await media;
+    } catch (error) {
+      console.error("join failed", error);
+      if (this.state === "ended") return;
+      const refusal = JOIN_REFUSALS[error.code];
+      if (refusal) {
+        this._end(refusal, error.message || "");
+        return;
+      }
+      this.signaling.close();
+      this.signaling = null;
+      this.state = "prejoin";
+      this._leaveCallUi();
+      $("#join-button", this.root).disabled = false;
+      this._status(`Could not join: ${error.message || error}`);
+    }
+  }
+
+  // join; when the meeting has a lobby, knock and wait on this connection until a host lets us
+  // in (lobbyAdmitted: join again) or not (lobbyDenied).
+  async _requestJoin() {
+    const join = () => this.signaling.request("join", { peerId: this.peerId, displayName: this.displayName });
+    try {
+      return await join();
+    } catch (error) {
+      if (error.code !== "lobby") throw error;
+    }
+    this._status("Asking to join… You'll join when someone lets you in.");
+    const admitted = await new Promise((resolve) => { this._lobbyDecision = resolve; });
+    this._lobbyDecision = null;
+    if (!admitted) {
+      this._end("You can't join this call", "No one let you in.");
+      throw new Error("not admitted");
+    }
+    return join();
+  }
+
+  _applyJoin(data) {
+    this.role = data.role || "participant";
+    this.people.setModerator(MODERATOR_ROLES.has(this.role));
+    if (this.people.moderator) this._loadLobby();
+    this.iceServers = Array.isArray(data.iceServers) ? data.iceServers : [];
+    const seen = new Set([this.peerId]);
+    for (const peer of data.peers || []) {
+      seen.add(peer.peerId);
+      const mic = (peer.producers || []).find((p) => p.source === "mic");
+      this._addPeer(peer.peerId, peer.displayName, peer.role, !mic || mic.paused);
+    }
+    // After a reconnect: whoever left meanwhile is gone.
+    for (const peerId of [...this.peers.keys()]) {
+      if (!seen.has(peerId)) this._removePeer(peerId);
+    }
+  }
+
+  _enterCall() {
+    this.state = "joined";
+    $("#prejoin", this.root).hidden = true;
+    $("#call-ended", this.root).hidden = true;
+    $("#in-call", this.root).hidden = false;
+    this.root.classList.add("call-active");
+    // The same camera / microphone / speaker pickers, now in the in-call settings panel.
+    $("#settings-body", this.root).append($("#device-pickers", this.root));
+    this.meter.detach();
+    $("#preview-video", this.root).srcObject = null;
+    this.tiles.addPeer(this.peerId, this.displayName, { isLocal: true });
+    this.people.upsert(this.peerId, { displayName: this.displayName, role: this.role, isLocal: true });
+    this._showLocalVideo();
+    this._renderToggles();
+    this._startQuality();
+  }
+
+  _restoreDevicePickers() {
+    $(".prejoin-form", this.root).append($("#device-pickers", this.root));
+  }
+
+  _leaveCallUi() {
+    this._restoreDevicePickers();
+    $("#in-call", this.root).hidden = true;
+    $("#prejoin", this.root).hidden = false;
+    this.root.classList.remove("call-active");
+    this.tiles.clear();
+    this.people.clear();
+    this.peers.clear();
+  }
+
+  // Creates the media session synchronously (before any await) so that a newConsumer request
+  // arriving right after the join response already finds it.
+  async _startMedia() {
+    this._newMediaSession();
+    await this._publish();
+  }
+
+  _newMediaSession() {
+    this.media = new MediaSession(this.signaling, { iceServers: this.iceServers });
+    this.media.addEventListener("consumer", (event) => this._onConsumer(event.detail));
+    this.media.addEventListener("consumerclosed", (event) => this._onConsumerClosed(event.detail));
+    this.media.addEventListener("connectionfailed", () => this._recoverMedia());
+  }
+
+  _publish() {
+    return this.media.publish(
+      { mic: this.devices.micTrack, camera: this.cameraOn ? this.devices.cameraTrack : null },
+      { mic: !this.micOn, camera: !this.cameraOn },
+    );
+  }
+
+  _addPeer(peerId, displayName, role, micPaused = true) {
+    if (peerId === this.peerId) return;
+    const name = displayName || "Guest";
+    const known = this.peers.get(peerId);
+    if (known) {
+      // Already shown (a reconnect's peer list, or media that came before newPeer): rename only.
+      known.displayName = name;
+      known.role = role || known.role;
+      this.tiles.setName(peerId, name);
+      this.people.upsert(peerId, { displayName: name, role: known.role });
+      return;
+    }
+    this.peers.set(peerId, { displayName: name, role });
+    queueMicrotask(() => this._adoptOrphans(peerId));
+    this.tiles.addPeer(peerId, name);
+    this.tiles.setMicMuted(peerId, micPaused);
+    this.tiles.setCameraOff(peerId, !this.tiles.tiles.get(peerId).track);
+    this.people.upsert(peerId, { displayName: name, role });
+    this.people.setMicMuted(peerId, micPaused);
+  }
+
+  _adoptOrphans(peerId) {
+    for (const consumer of [...this.orphanConsumers.values()]) {
+      if (consumer.peerId !== peerId) continue;
+      this.orphanConsumers.delete(consumer.consumerId);
+      if (this.media && this.media.consumers.has(consumer.consumerId)) this._onConsumer(consumer);
+    }
+  }
+
+  _removePeer(peerId) {
+    this.peers.delete(peerId);
+    this.tiles.removePeer(peerId);
+    this.people.remove(peerId);
+  }
+
+  // --- server requests and notifications ---------------------------------------------------
+  async _onServerRequest(method, data) {
+    if (method === "newConsumer") {
+      if (!this.media) throw new Error("not in the call");
+      return this.media.handleNewConsumer(data);
+    }
+    const error = new Error(`unknown method ${method}`);
+    error.code = "unknown_method";
+    throw error;
+  }
+
+  _onNotification({ method, data }) {
+    switch (method) {
+      case "newPeer":
+        this._addPeer(data.peerId, data.displayName, data.role);
+        break;
+      case "peerClosed":
+        this._removePeer(data.peerId);
+        break;
+      case "peerDisplayNameChanged": {
+        const peer = this.peers.get(data.peerId);
+        if (peer) {
+          peer.displayName = data.displayName;
+          this.tiles.setName(data.peerId, data.displayName);
+          this.people.upsert(data.peerId, { displayName: data.displayName, role: peer.role });
+        }
+        break;
+      }
+      case "consumerClosed":
+        if (this.media) this.media.closeConsumer(data.consumerId);
+        break;
+      case "consumerPaused":
+      case "consumerResumed":
+        this._onConsumerPaused(data.consumerId, method === "consumerPaused");
+        break;
+      case "producerClosed":
+        if (this.media && data.producerId === this.media.producerId("screen")) this._stopPresenting(false);
+        break;
+      case "activeSpeaker":
+        this.tiles.setActiveSpeaker(data.peerId || null);
+        break;
+      case "chatMessage":
+        this.chat.receive(data.message);
+        break;
+      case "chatMessageDeleted":
+        this.chat.markDeleted(data.messageId);
+        break;
+      case "mutedByHost":
+        if (this.micOn && this.devices.micTrack) {
+          this.micOn = false;
+          this.devices.micTrack.enabled = false;
+          if (this.media) {
+            const out = this.media.outgoing.get("mic");
+            if (out) out.paused = true;
+          }
+          this._renderToggles();
+        }
+        this.toast("The host muted your microphone.");
+        break;
+      case "meetingLocked":
+        this._setLocked(Boolean(data.locked));
+        this.toast(data.locked ? "The meeting was locked." : "The meeting was unlocked.");
+        break;
+      case "removed":
+        this._end("You were removed from the meeting", "");
+        break;
+      case "meetingEnded":
+        this._end("The meeting has ended", "");
+        break;
+      case "lobbyKnock":
+        this.people.addKnock(data.request);
+        this.toast(`${(data.request && data.request.displayName) || "Someone"} is asking to join.`);
+        break;
+      case "lobbyResolved":
+        if (data.request) this.people.resolveKnock(data.request.requestId);
+        break;
+      case "lobbyAdmitted":
+      case "lobbyDenied":
+        if (this._lobbyDecision) this._lobbyDecision(method === "lobbyAdmitted");
+        break;
+      default:
+        break;
+    }
+  }
+
+  _onConsumer(consumer) {
+    // Media of someone not (or no longer) in our list: newPeer may still be on its way, or they
+    // just left. Keep it aside until they appear; consumerClosed discards it.
+    if (!this.peers.has(consumer.peerId)) {
+      this.orphanConsumers.set(consumer.consumerId, consumer);
+      return;
+    }
+    if (consumer.kind === "audio") {
+      this.tiles.addAudio(consumer.consumerId, consumer.track);
+      this.tiles.setMicMuted(consumer.peerId, Boolean(consumer.producerPaused));
+      this.people.setMicMuted(consumer.peerId, Boolean(consumer.producerPaused));
+    } else if (consumer.source === "screen") {
+      const peer = this.peers.get(consumer.peerId);
+      this.tiles.setScreen(consumer.peerId, consumer.track, `${peer.displayName} is presenting`);
+    } else {
+      this.tiles.setVideo(consumer.peerId, consumer.track);
+      this.tiles.setCameraOff(consumer.peerId, Boolean(consumer.producerPaused));
+      this._markFirstFrame(consumer.peerId);
+    }
+  }
+
+  // performance.mark("meet:first-remote-frame") when the first remote picture is painted:
+  // bench/join.py measures join time as the distance from "meet:join-click".
+  _markFirstFrame(peerId) {
+    if (this.firstFrameMarked) return;
+    const video = this.tiles.videoOf(peerId);
+    if (!video || !video.requestVideoFrameCallback) return;
+    this.firstFrameMarked = true;
+    video.requestVideoFrameCallback(() => performance.mark("meet:first-remote-frame"));
+  }
+
+  _onConsumerClosed(consumer) {
+    this.orphanConsumers.delete(consumer.consumerId);
+    if (consumer.kind === "audio") {
+      this.tiles.removeAudio(consumer.consumerId);
+    } else if (consumer.source === "screen") {
+      this.tiles.setScreen(consumer.peerId, null);
+    } else {
+      const tile = this.tiles.tiles.get(consumer.peerId);
+      if (tile && tile.track === consumer.track) {
+        this.tiles.setVideo(consumer.peerId, null);
+        this.tiles.setCameraOff(consumer.peerId, true);
+      }
+    }
+  }
+
+  _onConsumerPaused(consumerId, paused) {
+    if (!this.media) return;
+    const consumer = this.media.setConsumerPaused(consumerId, paused);
+    if (!consumer) return;
+    if (consumer.kind === "audio") {
+      this.tiles.setMicMuted(consumer.peerId, paused);
+      this.people.setMicMuted(consumer.peerId, paused);
+    } else if (consumer.source !== "screen") {
+      this.tiles.setCameraOff(consumer.peerId, paused);
+    }
+  }
+
+  // --- moderation (hosts and co-hosts; docs/protocol.md "Moderators' requests") ----------------
+  async _moderate(method, data) {
+    if (!this.signaling || this.state !== "joined") return;
+    if (method === "endMeeting" && !window.confirm("End the meeting for everyone?")) return;
+    try {
+      const result = await this.signaling.request(method, data);
+      if (method === "lockMeeting") this._setLocked(Boolean(result.locked ?? data.locked));
+      if (method === "admitEntry" || method === "denyEntry") this.people.resolveKnock(data.requestId);
+    } catch (error) {
+      this.toast(error.message || "That did not work.");
+    }
+  }
+
+  async _loadLobby() {
+    try {
+      const { requests } = await this.signaling.request("lobbyRequests", {});
+      for (const request of requests || []) this.people.addKnock(request);
+    } catch (error) {
+      console.warn("lobbyRequests", error);
+    }
+  }
+
+  _setLocked(locked) {
+    this.locked = locked;
+    const lockButton = $('[data-action="toggle-lock"]', this.root);
+    lockButton.textContent = locked ? "Unlock meeting" : "Lock meeting";
+    lockButton.setAttribute("aria-pressed", String(locked));
+  }
+
+  // --- presenting ---------------------------------------------------------------------------
+  async togglePresent() {
+    if (this.state !== "joined" || !this.media) return;
+    if (this.presenting) {
+      await this._stopPresenting(true);
+      return;
+    }
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 15 }, audio: false });
+    } catch (error) {
+      if (error.name !== "NotAllowedError") this.toast("Could not share the screen.");
+      return;
+    }
+    const track = stream.getVideoTracks()[0];
+    track.contentHint = "detail";
+    track.addEventListener("ended", () => this._stopPresenting(true));
+    this.presenting = true;
+    this._renderToggles();
+    this.tiles.setScreen(this.peerId, track, "You are presenting");
+    try {
+      await this.media.startScreen(track);
+    } catch (error) {
+      console.error("present failed", error);
+      this.toast("Could not share the screen.");
+      await this._stopPresenting(true);
+    }
+  }
+
+  async _stopPresenting(closeProducer) {
+    if (!this.presenting) return;
+    this.presenting = false;
+    this._renderToggles();
+    this.tiles.setScreen(this.peerId, null);
+    if (this.media) {
+      if (closeProducer) {
+        await this.media.stopScreen();
+      } else {
+        const screen = this.media.outgoing.get("screen");
+        if (screen) {
+          screen.producerId = null;
+          screen.track.stop();
+          await screen.transceiver.sender.replaceTrack(null);
+        }
+      }
+    }
+  }
+
+  // --- recovery -----------------------------------------------------------------------------
+  // The WebSocket came back: join again with the same peerId. If the server kept our media
+  // session (`resumed`), the peer connections carry on; otherwise publish again.
+  async _onReconnected() {
+    if (this.state !== "joined") return;
+    try {
+      const data = await this.signaling.request("join", { peerId: this.peerId, displayName: this.displayName });
+      const keptMedia = data.resumed === true && this.media && this._mediaHealthy();
+      if (!keptMedia) this._closeMedia();
+      this._applyJoin(data);
+      const media = keptMedia ? Promise.resolve() : this._startMedia();
+      this._banner("");
+      await this.chat.catchUp();
+      await media;
+    } catch (error) {
+      console.warn("rejoin after reconnect failed", error);
+      // The socket closes on its own if the server went away again; otherwise start over.
+      if (this.signaling && this.signaling.connected) this.signaling.dropForRecovery();
+    }
+  }
+
+  _mediaHealthy() {
+    const ok = (pc) => !pc || !["failed", "closed"].includes(pc.connectionState);
+    return ok(this.media.sendPc) && ok(this.media.recvPc);
+  }
+
+  _closeMedia() {
+    this.orphanConsumers.clear();
+    if (!this.media) return;
+    const media = this.media;
+    this.media = null;
+    media.close({ stopTracks: false });
+    if (this.presenting) {
+      this.presenting = false;
+      this.tiles.setScreen(this.peerId, null);
+      this._renderToggles();
+    }
+  }
+
+  // ICE failed on a peer connection. aiortc has no ICE restart, so the SFU's restartIce
+  // replaces both transports: we drop ours first (the SFU's next newConsumer offer then lands
+  // on a fresh receive PC) and publish again on a fresh send PC, which the SFU re-attaches to
+  // the same producers. If that fails, leave and join again with the same identity.
+  async _recoverMedia() {
+    if (this.recovering || this.state !== "joined" || !this.signaling || !this.signaling.connected) return;
+    this.recovering = true;
+    this._banner("Reconnecting media…");
+    try {
+      this._closeMedia();
+      this._newMediaSession();
+      try {
+        await this.signaling.request("restartIce");
+        await this._publish();
+      } catch (error) {
+        console.warn("restartIce failed; joining again", error);
+        this._closeMedia();
+        await this.signaling.request("leave").catch(() => {});
+        const data = await this._requestJoin();
+        this._applyJoin(data);
+        await this._startMedia();
+      }
+      this._banner("");
+    } catch (error) {
+      console.error("media recovery failed", error);
+      this._end("The connection to the meeting failed", "Check your network and rejoin.");
+    } finally {
+      this.recovering = false;
+    }
+  }
+
+  _banner(text) {
+    const banner = $("#call-banner", this.root);
+    banner.textContent = text;
+    banner.hidden = !text;
+  }
+
+  toast(text) {
+    const toast = $("#call-toast", this.root);
+    toast.textContent = text;
+    toast.hidden = false;
+    clearTimeout(this._toastTimer);
+    this._toastTimer = setTimeout(() => { toast.hidden = true; }, TOAST_MS);
+  }
+
+  // --- quality --------------------------------------------------------------------------------
+  _startQuality() {
+    clearInterval(this.qualityTimer);
+    this.qualityTimer = setInterval(async () => {
+      if (!this.media) return;
+      try {
+        const stats = await this.media.stats();
+        const result = this.quality.evaluate(stats, this.media.consumers.values());
+        for (const [peerId, level] of result) {
+          this.tiles.setQuality(peerId === "local" ? this.peerId : peerId, level);
+        }
+      } catch (error) {
+        console.warn("stats", error);
+      }
+    }, QUALITY_INTERVAL_MS);
+  }
+
+  // --- leaving ------------------------------------------------------------------------------
+  async leave() {
+    if (this.state !== "joined") return;
+    this.state = "ended";
+    if (this.signaling) {
+      try {
+        await this.signaling.request("leave", {}, { timeoutMs: 2000 });
+      } catch (error) {
+        console.warn("leave", error);
+      }
+    }
+    this._teardown();
+    this._showEnded("You left the meeting", "");
+  }
+
+  _end(title, detail) {
+    if (this.state === "ended" && !$("#call-ended", this.root).hidden) return;
+    this.state = "ended";
+    this._teardown();
+    this._showEnded(title, detail);
+  }
+
+  _teardown() {
+    clearInterval(this.qualityTimer);
+    this._restoreDevicePickers();
+    if (this.signaling) this.signaling.close();
+    this.signaling = null;
+    this.chat.setSignaling(null);
+    this._closeMedia();
+    this.devices.stopAll();
+    this.meter.detach();
+    this.tiles.clear();
+    this.people.clear();
+    this.peers.clear();
+    this._banner("");
+    this.root.classList.remove("call-active");
+  }
+
+  _showEnded(title, detail) {
+    $("#prejoin", this.root).hidden = true;
+    $("#in-call", this.root).hidden = true;
+    $("#call-ended", this.root).hidden = false;
+    $("#call-ended-message", this.root).textContent = title;
+    $("#call-ended-detail", this.root).textContent = detail;
+  }
+
+  // From the "left" or "failed" screen: straight back into the same meeting.
+  async rejoin() {
+    if (this.state !== "ended") return;
+    $("#call-ended", this.root).hidden = true;
+    this.state = "prejoin";
+    this.firstFrameMarked = false;
+    await this.devices.open();
+    this.micOn = Boolean(this.devices.micTrack) && this.micOn;
+    this.cameraOn = Boolean(this.devices.cameraTrack) && this.cameraOn;
+    if (!this.cameraOn) this.devices.stopCamera();
+    if (this.devices.micTrack) this.devices.micTrack.enabled = this.micOn;
+    this._renderToggles();
+    await this.join();
+  }
+}
+
+const root = document.getElementById("call");
+if (root) {
+  const call = new Call(root);
+  // A debugging handle (and what bench/join.py uses to time signaling round trips).
+  window.meetCall = call;
+  call.start().catch((error) => {
+    console.error(error);
+    $("#prejoin-status", root).textContent = "Something went wrong while preparing the call.";
+  });
+}

@@ -1,0 +1,140 @@
+"""One participant in a browser context, driven through the call page's accessible UI.
+
+Media facts come from getStats() on every RTCPeerConnection the page created (recorded by
+pc_recorder.js), never from the client's own bookkeeping.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from playwright.sync_api import BrowserContext, Locator, Page, WebSocketRoute, expect
+
+JOIN_TIMEOUT_MS = 30_000
+VIDEO_TRACK_ID_JS = "v => (v.srcObject && v.srcObject.getVideoTracks()[0] || {}).id || null"
+
+
+def poll(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
+    """Wait on a condition (never a fixed sleep); return its truthy value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = condition()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout:g} s waiting for {what} (last: {last!r})"
+            )
+        time.sleep(interval)
+
+
+@dataclass
+class Participant:
+    name: str
+    context: BrowserContext
+    page: Page
+    websockets: list[tuple[WebSocketRoute, WebSocketRoute]] = field(default_factory=list)
+
+    # --- the signaling WebSocket, when routed through Playwright ----------------------------
+    def route_websocket(self, page_side: WebSocketRoute) -> None:
+        server_side = page_side.connect_to_server()
+        self.websockets.append((page_side, server_side))
+
+    def websocket_count(self) -> int:
+        """Signaling connections opened so far. Playwright's sync API runs route handlers only
+        while the test calls into it, so make a call first."""
+        self.page.evaluate("0")
+        return len(self.websockets)
+
+    def drop_websocket(self) -> None:
+        """Cut the current signaling connection at both ends: the server sees its client go away
+        (1001) and the page sees the server restart (1012), as after a server or network failure."""
+        page_side, server_side = self.websockets[-1]
+        server_side.close(code=1001, reason="going away")
+        page_side.close(code=1012, reason="service restart")
+
+    # --- UI ----------------------------------------------------------------------------------
+    def open(self, url: str) -> None:
+        self.page.goto(url)
+        expect(self.page.get_by_role("button", name="Join now", exact=True)).to_be_enabled(
+            timeout=JOIN_TIMEOUT_MS
+        )
+
+    def join(self, url: str) -> None:
+        self.open(url)
+        self.page.get_by_label("Your name").fill(self.name)
+        self.press_join()
+
+    def press_join(self) -> None:
+        self.page.get_by_role("button", name="Join now", exact=True).click()
+        expect(self.leave_button).to_be_visible(timeout=JOIN_TIMEOUT_MS)
+
+    @property
+    def leave_button(self) -> Locator:
+        return self.page.get_by_role("button", name="Leave call", exact=True)
+
+    def button(self, name: str) -> Locator:
+        return self.page.get_by_role("button", name=name, exact=True)
+
+    def tile(self, name: str) -> Locator:
+        return self.page.locator("#tile-grid").get_by_role("group", name=name, exact=True)
+
+    def tiles(self) -> Locator:
+        return self.page.locator("#tile-grid .tile")
+
+    # --- media facts -------------------------------------------------------------------------
+    def media_stats(self) -> dict[str, Any]:
+        return self.page.evaluate("window.__mediaStats()")
+
+    def frames_by_track(self) -> dict[str, dict[str, int]]:
+        return self.page.evaluate("window.__framesByTrack()")
+
+    def video_track_id_of(self, name: str) -> str | None:
+        """The remote track id shown in the tile of `name` (None while it has no video)."""
+        return self.tile(name).locator("video").evaluate(VIDEO_TRACK_ID_JS)
+
+    def frames_from(self, name: str) -> int:
+        track_id = self.video_track_id_of(name)
+        if not track_id:
+            return -1
+        return int(self.frames_by_track().get(track_id, {}).get("frames", -1))
+
+    def wait_for_frames_from(self, name: str, more_than: int, timeout: float = 20) -> int:
+        return poll(
+            lambda: (frames := self.frames_from(name)) > more_than and frames,
+            timeout,
+            f"{self.name} to decode more than {more_than} frames from {name}",
+        )
+
+    def picture_change(self, name: str) -> float:
+        return float(
+            self.tile(name).locator("video").evaluate("v => window.__videoChange(v, 1000)")
+        )
+
+    def selected_candidate_addresses(self) -> list[tuple[str, str]]:
+        """(local, remote) address of the selected ICE pair of every open peer connection."""
+        return [
+            tuple(pair)
+            for pair in self.page.evaluate(
+                """async () => {
+                  const pairs = [];
+                  for (const pc of window.__peerConnections) {
+                    if (pc.connectionState !== "connected") continue;
+                    const report = await pc.getStats();
+                    for (const s of report.values()) {
+                      if (s.type === "transport" && s.selectedCandidatePairId) {
+                        const pair = report.get(s.selectedCandidatePairId);
+                        const local = report.get(pair.localCandidateId);
+                        const remote = report.get(pair.remoteCandidateId);
+                        pairs.push([local.address || local.ip, remote.address || remote.ip]);
+                      }
+                    }
+                  }
+                  return pairs;
+                }"""
+            )
+        ]
