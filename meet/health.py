@@ -48,7 +48,8 @@ async def check_channel_layer() -> dict[str, Any]:
         return {"ok": False, "error": "CHANNEL_LAYERS is not configured"}
     try:
         async with asyncio.timeout(CHANNEL_LAYER_TIMEOUT_SECONDS):
-            channel = await layer.new_channel("healthz.")
+            # The default prefix: channels_redis starves receives on a second prefix in one process.
+            channel = await layer.new_channel()
             await layer.send(channel, {"type": "healthz.ping"})
             message = await layer.receive(channel)
     except TimeoutError:

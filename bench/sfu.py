@@ -1,0 +1,867 @@
+"""SFU forwarding benchmark: CPU per forwarded stream and the SFU's added latency per hop.
+
+    .venv/bin/python bench/sfu.py [--quick] [--window SECONDS] [--max-k N]
+
+Everything runs on 127.0.0.1 (aioice restricted to it, empty ICE server lists): an embedded
+Redis, a throwaway SQLite database, one SFU node (`manage.py runsfu --node bench-1`), this
+process (publishers + the orchestration), and subscriber load processes (bench/sfu_clients.py).
+
+For each of one VP8 publisher (640x480@30, ~1 Mbps, pre-encoded once and sent without
+re-encoding) and one Opus publisher, K subscribers join (K = 0, 1, 10, 50, 100, 150, 200; stops
+increasing K once a subscriber no longer gets the full frame rate). Per K, over a window:
+- SFU process CPU from /proc/<pid>/stat, as % of one core, per forwarded stream, and forwarded
+  packets per CPU-second; the load processes' CPU too (they must cost less than the SFU);
+- the SFU's added latency per hop: publisher send time to subscriber receive time of the same
+  RTP packet (matched by a CRC of the payload's last bytes, which forwarding leaves alone),
+  minus the same through a direct publisher->subscriber aiortc connection in the same run.
+Baseline in the same run: aiortc's MediaRelay (decode once, encode per subscriber) in a relay
+process (bench/sfu_relay.py) at K = 1, 5, 10, and the ratio of CPU per stream.
+
+Prints a table and writes JSON to bench/results/sfu-<UTC time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+RESULTS = BENCH / "results"
+PYTHON = sys.executable
+# The repository first: this file (bench/sfu.py) must not shadow the sfu package.
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(REPO))
+
+NODE = "bench-1"
+RELAY_CHANNEL = "sfu.bench-relay"
+SETTLE_PER_JOIN = 0.04  # seconds of settling per subscriber added before a window
+JOIN_BATCH = 10  # subscribers that join at once (batches one second apart)
+SAMPLE_MASK_LARGE_K = 7  # above K=10 subscribers time 1 packet in 8 (all of them below)
+FULL_RATE = 0.95  # a subscriber gets "full rate" if it receives >= 95 % of the frames sent
+LAGGING_P50_MS = 100.0  # an SFU-path p50 above this means the node runs behind
+ATTEMPTS = 2  # windows per K before a K that does not get full rate ends the ramp
+TARGETS = {
+    "cpu_per_video_stream": 0.2,
+    "relay_ratio": 40.0,
+    "added_p50_ms": 5.0,
+    "added_p99_ms": 20.0,
+}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- environment -------------------------------------------------------------------------
+def prepare_environment(workdir: Path, migrate: bool) -> tuple[subprocess.Popen[bytes], Path]:
+    """Embedded Redis + throwaway SQLite; the env every process of the benchmark shares."""
+    from meet import embedded_redis
+
+    socket_path = workdir / "redis.sock"
+    redis = embedded_redis.start(socket_path)
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "meet.settings",
+            "REDIS_URL": f"unix://{socket_path}",
+            "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+            "CHANNEL_LAYER_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
+            "SFU_LISTEN_IPS": "127.0.0.1",
+            "SFU_ANNOUNCED_IP": "",
+            "SFU_ICE_SERVERS": "",
+            "DEBUG": "true",
+        }
+    )
+    if migrate:  # the SFU node registers itself in the database
+        try:
+            subprocess.run(
+                [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO, check=True
+            )
+        except BaseException:
+            embedded_redis.stop(redis, socket_path)
+            raise
+    return redis, socket_path
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.partition(":")[2].strip()
+            break
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg_at_start": os.getloadavg(),
+    }
+
+
+class ChildProcess:
+    """A child speaking JSON lines on stdin/stdout (the load processes)."""
+
+    def __init__(self, name: str, logfile: Path) -> None:
+        self.name = name
+        self.logfile = logfile
+        self.proc: asyncio.subprocess.Process | None = None
+        self.lock = asyncio.Lock()
+
+    async def start(self, *args: str) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            PYTHON,
+            *args,
+            cwd=REPO,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=self.logfile.open("ab"),
+            limit=1 << 28,
+        )
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    async def call(self, command: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
+        assert self.proc is not None
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        async with self.lock:
+            self.proc.stdin.write((json.dumps(command) + "\n").encode())
+            await self.proc.stdin.drain()
+            line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        if not line:
+            raise RuntimeError(f"{self.name} exited; see {self.logfile}")
+        answer: dict[str, Any] = json.loads(line)
+        if not answer.get("ok"):
+            raise RuntimeError(f"{self.name}: {command['cmd']} failed: {answer.get('error')}")
+        return answer
+
+    async def stop(self) -> None:
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        with contextlib.suppress(Exception):
+            await self.call({"cmd": "quit"}, timeout=5)
+        try:
+            await asyncio.wait_for(self.proc.wait(), 15)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+async def start_server(args: list[str], logfile: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        PYTHON, *args, cwd=REPO, stdout=logfile.open("ab"), stderr=subprocess.STDOUT
+    )
+
+
+async def stop_server(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 15)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def wait_for_node(channel: str, proc: asyncio.subprocess.Process, method: str) -> None:
+    """Poll until the node answers (any answer, an error included: it is listening)."""
+    from sfu.channel_api import SfuRequestError, request
+
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.returncode is not None:
+            raise RuntimeError(f"{channel} exited with {proc.returncode}")
+        try:
+            await request(channel, method, {}, timeout=1)
+            return
+        except SfuRequestError as exc:
+            if exc.code != "timeout":
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{channel} did not answer in 60 s")
+
+
+# --- publishers ------------------------------------------------------------------------
+class Publisher:
+    """A publisher joined to a node, sending one pre-encoded track (recorded as it is sent)."""
+
+    def __init__(self, node_channel: str, room: str, source: Any, kind: str) -> None:
+        import sfu_media
+
+        self.node_channel = node_channel
+        self.room = room
+        self.source = source
+        self.kind = kind
+        self.peer_id = f"publisher-{kind}"
+        self.counter = sfu_media.StreamCounter()
+        self.pc: Any = None
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        import sfu_media
+        from aiortc import RTCSessionDescription
+        from channels.layers import get_channel_layer
+
+        from sfu.channel_api import request
+
+        layer = get_channel_layer()
+        channel = await layer.new_channel()  # the same prefix as every receiver in this process
+
+        async def drain_events() -> None:  # unread events would fill the channel
+            while True:
+                await layer.receive(channel)
+
+        self.tasks.append(asyncio.create_task(drain_events()))
+        await request(
+            self.node_channel,
+            "join",
+            {
+                "room": self.room,
+                "peer_id": self.peer_id,
+                "peer_channel": channel,
+                "display_name": "publisher",
+            },
+            timeout=30,
+        )
+        self.pc = sfu_media.new_peer_connection()
+        transceiver = self.pc.addTransceiver(self.source.track(), direction="sendonly")
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        self.counter.kinds = sfu_media.payload_kinds(self.pc.localDescription.sdp)
+        answer = await request(
+            self.node_channel,
+            "produce",
+            {
+                "room": self.room,
+                "peer_id": self.peer_id,
+                "sdp": self.pc.localDescription.sdp,
+                "sources": {transceiver.mid: "camera" if self.kind == "video" else "mic"},
+            },
+            timeout=30,
+        )
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+        sfu_media.hook_sent(self.pc, self.counter)
+
+    async def stop(self) -> None:
+        from sfu.channel_api import request
+
+        try:
+            await request(
+                self.node_channel, "leave", {"room": self.room, "peer_id": self.peer_id}, timeout=10
+            )
+        except Exception as exc:
+            log(f"publisher leave failed: {exc}")
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.pc is not None:
+            await self.pc.close()
+
+
+class DirectPublisher:
+    """The same source straight to a subscriber in a load process: the no-SFU baseline."""
+
+    def __init__(self, source: Any) -> None:
+        import sfu_media
+
+        self.source = source
+        self.counter = sfu_media.StreamCounter()
+        self.pc: Any = None
+
+    async def start(self, client: ChildProcess) -> None:
+        import sfu_media
+        from aiortc import RTCSessionDescription
+
+        self.pc = sfu_media.new_peer_connection()
+        self.pc.addTransceiver(self.source.track(), direction="sendonly")
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        self.counter.kinds = sfu_media.payload_kinds(self.pc.localDescription.sdp)
+        answer = await client.call({"cmd": "direct", "sdp": self.pc.localDescription.sdp})
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+        sfu_media.hook_sent(self.pc, self.counter)
+
+    async def stop(self) -> None:
+        if self.pc is not None:
+            await self.pc.close()
+
+
+# --- measurement -----------------------------------------------------------------------
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def latencies_ms(
+    sent: list[tuple[str, int, float]], received: list[tuple[str, int, float]], kind: str
+) -> list[float]:
+    """Match each received sample to the latest send of the same packet key before it."""
+    send_times: dict[int, list[float]] = {}
+    for sample_kind, key, at in sent:
+        if sample_kind == kind:
+            send_times.setdefault(key, []).append(at)
+    for times in send_times.values():
+        times.sort()
+    values = []
+    for sample_kind, key, at in received:
+        if sample_kind != kind or key not in send_times:
+            continue
+        times = send_times[key]
+        index = bisect.bisect_right(times, at) - 1
+        if index >= 0 and at - times[index] < 2.0:
+            values.append((at - times[index]) * 1000)
+    return values
+
+
+@dataclass
+class Window:
+    seconds: float
+    cpu: dict[str, float]  # % of one core per process
+    publisher: dict[str, Any]
+    publisher_samples: list[tuple[str, int, float]]
+    direct: dict[str, Any] | None
+    direct_samples: list[tuple[str, int, float]]
+    reports: list[dict[str, Any]]
+    publisher_state: str
+
+
+async def measure(
+    k: int,
+    seconds: float,
+    pids: dict[str, int],
+    clients: list[ChildProcess],
+    publisher: Publisher,
+    direct: DirectPublisher | None,
+) -> Window:
+    from sfu_media import cpu_seconds, runqueue_wait_seconds
+
+    # One window for every process, in CLOCK_MONOTONIC (shared across processes): counters
+    # only count packets inside it, so RPC delays do not skew the rates.
+    sample_mask = 0 if k <= 10 else SAMPLE_MASK_LARGE_K
+    start = time.monotonic() + 0.3
+    end = start + seconds
+    await asyncio.gather(
+        *(
+            c.call({"cmd": "window", "start": start, "end": end, "sample_mask": sample_mask})
+            for c in clients
+        )
+    )
+    publisher.counter.open_window(start, end, 0)
+    if direct:
+        direct.counter.open_window(start, end, 0)
+    await asyncio.sleep(max(0.0, start - time.monotonic()))
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    waited_before = runqueue_wait_seconds(pids["server"])
+    cpu_started = time.monotonic()
+    await asyncio.sleep(max(0.0, end - time.monotonic()))
+    after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    waited = runqueue_wait_seconds(pids["server"]) - waited_before
+    elapsed = time.monotonic() - cpu_started
+    await asyncio.sleep(0.3)  # packets in flight at the end of the window still count
+    published = publisher.counter.report()
+    published_samples = list(publisher.counter.samples)
+    direct_report = direct.counter.report() if direct else None
+    direct_samples = list(direct.counter.samples) if direct else []
+    reports = await asyncio.gather(*(c.call({"cmd": "window_end"}) for c in clients))
+    cpu = {name: 100 * (after[name] - before[name]) / elapsed for name in pids}
+    cpu["server_runqueue_wait"] = 100 * waited / elapsed
+    state = f"{publisher.pc.connectionState}/{publisher.pc.iceConnectionState}"
+    return Window(
+        elapsed,
+        cpu,
+        published,
+        published_samples,
+        direct_report,
+        direct_samples,
+        list(reports),
+        state,
+    )
+
+
+def summarise_window(engine: str, kind: str, k: int, window: Window) -> dict[str, Any]:
+    sent_frames = window.publisher["frames"].get(kind, 0)
+    sent_packets = window.publisher["packets"].get(kind, 0)
+    ratios = []
+    forwarded_packets = 0
+    received: list[tuple[str, int, float]] = []
+    direct_received: list[tuple[str, int, float]] = []
+    decoded = None
+    for report in window.reports:
+        received.extend(tuple(s) for s in report["samples"]["sfu"])  # type: ignore[misc]
+        direct_received.extend(tuple(s) for s in report["samples"]["direct"])  # type: ignore[misc]
+        decoded = decoded or report["decoded"]
+        for subscriber in report["subscribers"]:
+            if subscriber["path"] != "sfu":
+                continue
+            forwarded_packets += sum(subscriber["packets"].values())
+            ratios.append(subscriber["frames"].get(kind, 0) / max(1, sent_frames))
+    sfu_cpu = window.cpu["server"]
+    sfu_lat = latencies_ms(window.publisher_samples, received, kind)
+    direct_lat = latencies_ms(window.direct_samples, direct_received, kind)
+    row: dict[str, Any] = {
+        "engine": engine,
+        "kind": kind,
+        "k": k,
+        "window_s": round(window.seconds, 2),
+        "sent_frames_per_s": round(sent_frames / window.seconds, 1),
+        "sent_packets_per_s": round(sent_packets / window.seconds, 1),
+        "server_cpu_pct": round(sfu_cpu, 2),
+        "server_cpu_pct_per_stream": round(sfu_cpu / k, 3) if k else None,
+        "forwarded_packets_per_s": round(forwarded_packets / window.seconds, 1),
+        "forwarded_packets_per_cpu_s": (
+            round(forwarded_packets / (sfu_cpu / 100 * window.seconds))
+            if sfu_cpu > 0 and k
+            else None
+        ),
+        "rate_min": round(min(ratios), 3) if ratios else None,
+        "rate_mean": round(statistics.fmean(ratios), 3) if ratios else None,
+        "full_rate": bool(ratios) and min(ratios) >= FULL_RATE,
+        "clients_cpu_pct": round(
+            sum(v for n, v in window.cpu.items() if n.startswith("clients")), 2
+        ),
+        "clients_cpu_pct_per_process": [
+            round(v, 2) for n, v in window.cpu.items() if n.startswith("clients")
+        ],
+        "publisher_cpu_pct": round(window.cpu["publisher"], 2),
+        "loadavg_1min": round(os.getloadavg()[0], 2),
+        # % of the window the node's event loop was runnable but waiting for a CPU.
+        "server_runqueue_wait_pct": round(window.cpu["server_runqueue_wait"], 2),
+        "latency_samples": len(sfu_lat),
+        "publisher_connection_state": window.publisher_state,
+        "decoded": decoded,
+    }
+    if k == 0:
+        row["full_rate"] = True
+    for name, values in (("sfu", sfu_lat), ("direct", direct_lat)):
+        row[f"{name}_p50_ms"] = _round(percentile(values, 50))
+        row[f"{name}_p99_ms"] = _round(percentile(values, 99))
+    # Keeping up = full rate and no standing backlog: a node that is seconds behind can still
+    # deliver every frame for a while (its queues drain later), which is not keeping up.
+    sfu_p50 = row["sfu_p50_ms"]
+    row["lagging"] = sfu_p50 is not None and sfu_p50 > LAGGING_P50_MS
+    row["full_rate"] = row["full_rate"] and not row["lagging"]
+    if sfu_lat and direct_lat and engine == "sfu":
+        row["added_p50_ms"] = _round(row["sfu_p50_ms"] - row["direct_p50_ms"])
+        row["added_p99_ms"] = _round(row["sfu_p99_ms"] - row["direct_p99_ms"])
+    else:
+        row["added_p50_ms"] = row["added_p99_ms"] = None
+    return row
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+# --- one ramp ------------------------------------------------------------------------------
+async def ramp(
+    engine: str,
+    kind: str,
+    node_channel: str,
+    server_pid: int,
+    clients: list[ChildProcess],
+    ks: list[int],
+    seconds: float,
+) -> tuple[list[dict[str, Any]], str]:
+    """Add subscribers step by step; one window per K. Returns rows and why it stopped."""
+    import sfu_media
+
+    room = f"bench-{engine}-{kind}-{uuid.uuid4().hex[:6]}"
+    source = sfu_media.PacketSource(sfu_media.load_clip(kind))
+    publisher = Publisher(node_channel, room, source, kind)
+    direct = DirectPublisher(source) if engine == "sfu" else None
+    pids = {"server": server_pid, "publisher": os.getpid()}
+    pids.update({f"clients{i}": c.pid for i, c in enumerate(clients)})
+    rows: list[dict[str, Any]] = []
+    stopped = f"reached K={ks[-1]}"
+    source.start()
+    try:
+        await publisher.start()
+        if direct:
+            await direct.start(clients[0])
+        current = 0
+        for k in ks:
+            added = max(0, k - current)
+            if added:
+                await add_subscribers(clients, node_channel, room, current, k)
+                current = k
+            ready = await wait_receiving(clients, k + (1 if direct else 0), timeout=30 + k * 0.3)
+            if not ready:
+                stopped = f"at K={k} not every subscriber started receiving within the bound"
+                log(stopped)
+            # Settle: a burst of joins (ICE + DTLS handshakes in Python) leaves the node with
+            # a backlog of packets to drain; measure the steady state, not the join.
+            await asyncio.sleep(2.0 + SETTLE_PER_JOIN * added)
+            for attempt in range(1, ATTEMPTS + 1):
+                window = await measure(k, seconds, pids, clients, publisher, direct)
+                row = summarise_window(engine, kind, k, window)
+                row["attempt"] = attempt
+                log(format_row(row))
+                if row["full_rate"] or attempt == ATTEMPTS:
+                    break
+                # The machine is shared: a burst elsewhere can stall a window. Retry once
+                # before calling this K the limit; both windows are kept in the JSON.
+                rows.append({**row, "discarded": True})
+                await asyncio.sleep(3.0)
+            rows.append(row)
+            if not row["full_rate"] and engine != "sfu":
+                # The baseline is measured at every (small) K: where it no longer keeps up
+                # is part of the comparison, and its CPU there is a lower bound.
+                if not stopped.startswith("measured"):
+                    stopped = f"measured every K; below full rate from K={k}"
+                continue
+            if not row["full_rate"]:
+                lag = f"SFU-path p50 {row['sfu_p50_ms']} ms; " if row["lagging"] else ""
+                stopped = (
+                    f"stopped at K={k}: {lag}a subscriber got {row['rate_min']:.0%} of the frames "
+                    f"(mean {row['rate_mean']:.0%}); publisher sent {row['sent_frames_per_s']} "
+                    f"frames/s, its connection {row['publisher_connection_state']}, node waited "
+                    f"for a CPU {row['server_runqueue_wait_pct']:.0f} % of the window; "
+                    "larger K not tried"
+                )
+                break
+            if not ready:
+                break
+    finally:
+        await asyncio.gather(
+            *(c.call({"cmd": "leave_all"}, timeout=120) for c in clients), return_exceptions=True
+        )
+        await publisher.stop()
+        if direct:
+            await direct.stop()
+        await source.stop()
+    return rows, stopped
+
+
+async def add_subscribers(
+    clients: list[ChildProcess], node: str, room: str, start: int, end: int
+) -> None:
+    """Spread new subscribers over the load processes; the room's first one decodes.
+
+    Joins come in batches of JOIN_BATCH a second apart, as people arrive: fifty ICE + DTLS
+    handshakes at once on a 2-core machine starve the node's forwarding of the publisher for
+    long enough to lose it (see docs/performance.md), which is a join storm, not a K.
+    """
+    for batch_start in range(start, end, JOIN_BATCH):
+        batch_end = min(end, batch_start + JOIN_BATCH)
+        by_client: dict[int, list[str]] = {}
+        for index in range(batch_start, batch_end):
+            by_client.setdefault(index % len(clients), []).append(f"sub-{index}")
+        calls = []
+        for client_index, peer_ids in by_client.items():
+            decode = ["sub-0"] if "sub-0" in peer_ids else []
+            command = {"cmd": "add", "node": node, "room": room, "peer_ids": peer_ids}
+            calls.append(clients[client_index].call({**command, "decode": decode}, timeout=300))
+        for answer in await asyncio.gather(*calls):
+            if answer.get("errors"):
+                log(f"join errors: {answer['errors']}")
+        if batch_end < end:
+            await asyncio.sleep(1.0)
+
+
+async def wait_receiving(clients: list[ChildProcess], expected: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        answers = await asyncio.gather(*(c.call({"cmd": "status"}) for c in clients))
+        receiving = sum(a["receiving"] for a in answers)
+        if receiving >= expected:
+            return True
+        if time.monotonic() > deadline:
+            errors = [e for a in answers for e in a["errors"]]
+            log(f"only {receiving}/{expected} subscribers receiving; errors: {errors[:3]}")
+            return False
+        await asyncio.sleep(0.5)
+
+
+# --- report --------------------------------------------------------------------------------
+HEADER = (
+    f"{'engine':<10} {'kind':<5} {'K':>4} {'srv CPU%':>8} {'%/strm':>7} {'pkt/CPUs':>9} "
+    f"{'rate min':>8} {'add p50':>7} {'add p99':>7} {'sfu p50':>7} {'dir p50':>7} "
+    f"{'clients%':>8} {'pub%':>5} {'srv wait%':>9} {'load':>5} {'decoded':>14}"
+)
+
+
+def format_row(row: dict[str, Any]) -> str:
+    def show(value: Any, spec: str = ".2f") -> str:
+        return "-" if value is None else format(value, spec)
+
+    decoded = row.get("decoded") or {}
+    decoded_text = ""
+    if decoded and row["kind"] == "video":
+        sizes = ",".join(decoded.get("sizes", {}))
+        decoded_text = f"{decoded['video_frames'] / row['window_s']:.0f}fps {sizes}"
+    elif decoded:
+        decoded_text = f"{decoded['audio_frames'] / row['window_s']:.0f}/s"
+    return (
+        f"{row['engine']:<10} {row['kind']:<5} {row['k']:>4} {row['server_cpu_pct']:>8.1f} "
+        f"{show(row['server_cpu_pct_per_stream'], '.3f'):>7} "
+        f"{show(row['forwarded_packets_per_cpu_s'], '.0f'):>9} "
+        f"{show(row['rate_min'], '.0%'):>8} {show(row['added_p50_ms']):>7} "
+        f"{show(row['added_p99_ms']):>7} "
+        f"{show(row['sfu_p50_ms']):>7} {show(row['direct_p50_ms']):>7} "
+        f"{row['clients_cpu_pct']:>8.1f} {row['publisher_cpu_pct']:>5.1f} "
+        f"{row['server_runqueue_wait_pct']:>9.1f} {row['loadavg_1min']:>5.1f} {decoded_text:>14}"
+    )
+
+
+def slope(rows: list[dict[str, Any]], full_rate_only: bool = True) -> float | None:
+    """Least-squares CPU % per added subscriber over the kept (by default full-rate) windows."""
+    points = [
+        (r["k"], r["server_cpu_pct"])
+        for r in rows
+        if (r["full_rate"] or not full_rate_only) and not r.get("discarded")
+    ]
+    if len({k for k, _ in points}) < 2:
+        return None
+    mean_k = statistics.fmean(k for k, _ in points)
+    mean_c = statistics.fmean(c for _, c in points)
+    denominator = sum((k - mean_k) ** 2 for k, _ in points)
+    return sum((k - mean_k) * (c - mean_c) for k, c in points) / denominator
+
+
+def summarise(results: dict[str, Any]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for kind in ("video", "audio"):
+        sfu_rows = results["ramps"].get(f"sfu-{kind}", {}).get("rows", [])
+        relay_rows = results["ramps"].get(f"mediarelay-{kind}", {}).get("rows", [])
+        # MediaRelay: every kept window, also those below full rate (on a shared 2-core
+        # machine it loses frames from K=5): its CPU then undercounts what it would need, so
+        # the ratio is a lower bound.
+        sfu_slope, relay_slope = slope(sfu_rows), slope(relay_rows, full_rate_only=False)
+        full = [r for r in sfu_rows if r["full_rate"] and r["k"] > 0 and not r.get("discarded")]
+        largest = full[-1] if full else None
+        entry: dict[str, Any] = {
+            "sfu_cpu_pct_per_stream_marginal": _round3(sfu_slope),
+            "sfu_cpu_pct_per_stream_at_largest_k": largest and largest["server_cpu_pct_per_stream"],
+            "largest_full_rate_k": largest and largest["k"],
+            "mediarelay_cpu_pct_per_stream_marginal": _round3(relay_slope),
+            "relay_over_sfu": round(relay_slope / sfu_slope, 1)
+            if sfu_slope and relay_slope
+            else None,
+            "added_p50_ms_worst": _worst(full, "added_p50_ms"),
+            "added_p99_ms_worst": _worst(full, "added_p99_ms"),
+        }
+        summary[kind] = entry
+    return summary
+
+
+def _round3(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _worst(rows: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return max(values) if values else None
+
+
+# --- main ----------------------------------------------------------------------------------
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    # Settings only (no django.setup()): the load processes need the channel layer, not apps.
+    import sfu_media
+
+    sfu_media.loopback_only()
+    for kind in ("video", "audio"):
+        sfu_media.load_clip(kind)  # encode once, before anything is timed
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    logs = RESULTS / f"sfu-{stamp}-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    if args.quick:
+        sfu_ks, relay_ks = [1, 10], [1]
+    else:
+        sfu_ks = [0, 1, 10, 50, 100, 150, 200]
+        sfu_ks = [k for k in sfu_ks if k <= args.max_k]
+        relay_ks = [1, 5, 10]
+    video_clip = sfu_media.load_clip("video")
+    audio_clip = sfu_media.load_clip("audio")
+    results: dict[str, Any] = {
+        "started": stamp,
+        "quick": args.quick,
+        "window_s": args.window,
+        "machine": machine(),
+        "clips": {
+            "video": {
+                "codec": "VP8",
+                "size": "640x480",
+                "fps": 30,
+                "kbps": round(video_clip.bitrate / 1000),
+            },
+            "audio": {"codec": "opus", "ptime_ms": 20, "kbps": round(audio_clip.bitrate / 1000)},
+        },
+        "targets": TARGETS,
+        "ramps": {},
+        "notes": [],
+    }
+    clients = [
+        ChildProcess(f"clients{i}", logs / f"clients{i}.log") for i in range(args.client_processes)
+    ]
+    for client in clients:
+        await client.start(str(BENCH / "sfu_clients.py"))
+    try:
+        for engine in args.engines:
+            if engine == "sfu":
+                server = await start_server(
+                    ["manage.py", "runsfu", "--node", NODE], logs / "sfu-node.log"
+                )
+                channel, ks = f"sfu.{NODE}", sfu_ks
+            else:
+                server = await start_server(
+                    [str(BENCH / "sfu_relay.py"), RELAY_CHANNEL], logs / "relay.log"
+                )
+                channel, ks = RELAY_CHANNEL, relay_ks
+            try:
+                await wait_for_node(channel, server, "dump")
+                for kind in args.kinds:
+                    log(f"{engine} {kind}: K={ks}")
+                    try:
+                        rows, stopped = await ramp(
+                            engine, kind, channel, server.pid, clients, ks, args.window
+                        )
+                    except Exception as exc:
+                        log(f"{engine} {kind} failed: {exc!r}")
+                        rows, stopped = [], f"failed: {exc!r}"
+                    results["ramps"][f"{engine}-{kind}"] = {"rows": rows, "stopped": stopped}
+            finally:
+                await stop_server(server)
+    finally:
+        for client in clients:
+            await client.stop()
+    results["summary"] = summarise(results)
+    results["finished"] = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS / f"sfu-{stamp}.json"
+    out.write_text(json.dumps(results, indent=1))
+    print_report(results, out)
+    return results
+
+
+def print_report(results: dict[str, Any], out: Path) -> None:
+    m = results["machine"]
+    print(f"\nSFU benchmark {results['started']} on {m['nproc']} x {m['cpu_model']}")
+    print(
+        "CPU as % of one core; latency in ms (add = SFU path minus direct path); "
+        "rate = worst subscriber"
+    )
+    print(
+        "srv wait% = share of the window the node was runnable but waiting for a CPU; "
+        "load = 1-min loadavg"
+    )
+    print(HEADER)
+    for name, ramp_result in results["ramps"].items():
+        for row in ramp_result["rows"]:
+            print(format_row(row) + ("  (1st try, discarded)" if row.get("discarded") else ""))
+        print(f"  {name}: {ramp_result['stopped']}")
+    print(
+        "\nsummary (targets: <= 0.2 % of a core per video stream, >= 40x MediaRelay, "
+        "added <= 5 ms p50, <= 20 ms p99)"
+    )
+    for kind, entry in results["summary"].items():
+        print(f"  {kind}: {json.dumps(entry)}")
+    print(f"\nJSON: {out}")
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The tables docs/performance.md keeps, from a results JSON (`--markdown FILE`)."""
+    m = results["machine"]
+    lines = [
+        f"Run {results['started']}: {m['nproc']} x {m['cpu_model']}, {results['window_s']:g} s "
+        f"windows, loadavg at start {m['loadavg_at_start'][0]:.1f}.",
+        "",
+        "| engine | kind | K | node CPU % | % per stream | fwd pkt/CPU-s | worst sub rate "
+        "| added p50 / p99 ms | SFU path p50 / p99 | direct p50 / p99 | load clients CPU % "
+        "(per process) | node waited for CPU % | decoded |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def show(value: Any, spec: str = ".2f") -> str:
+        return "-" if value is None else format(value, spec)
+
+    for name, ramp_result in results["ramps"].items():
+        for r in ramp_result["rows"]:
+            decoded = r.get("decoded") or {}
+            decoded_text = ""
+            if decoded and r["kind"] == "video":
+                decoded_text = (
+                    f"{decoded['video_frames'] / r['window_s']:.0f} fps "
+                    f"{','.join(decoded.get('sizes', {}))}"
+                )
+            elif decoded:
+                decoded_text = f"{decoded['audio_frames'] / r['window_s']:.0f}/s"
+            note = " (1st try, discarded)" if r.get("discarded") else ""
+            lines.append(
+                f"| {r['engine']}{note} | {r['kind']} | {r['k']} | {r['server_cpu_pct']:.1f} "
+                f"| {show(r['server_cpu_pct_per_stream'], '.3f')} "
+                f"| {show(r['forwarded_packets_per_cpu_s'], '.0f')} "
+                f"| {show(r['rate_min'], '.0%')} "
+                f"| {show(r['added_p50_ms'], '.1f')} / {show(r['added_p99_ms'], '.1f')} "
+                f"| {show(r['sfu_p50_ms'], '.1f')} / {show(r['sfu_p99_ms'], '.1f')} "
+                f"| {show(r['direct_p50_ms'], '.1f')} / {show(r['direct_p99_ms'], '.1f')} "
+                f"| {r['clients_cpu_pct']:.1f} "
+                f"({' + '.join(f'{v:.1f}' for v in r['clients_cpu_pct_per_process'])}) "
+                f"| {r['server_runqueue_wait_pct']:.0f} | {decoded_text} |"
+            )
+        lines.append(f"| {name}: {ramp_result['stopped']} |||||||||||||")
+    lines += ["", "| kind | summary |", "|---|---|"]
+    for kind, entry in results["summary"].items():
+        lines.append(f"| {kind} | {json.dumps(entry)} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="K=1,10 for a few seconds each (smoke check)"
+    )
+    parser.add_argument("--window", type=float, default=None, help="seconds per measurement window")
+    parser.add_argument("--max-k", type=int, default=200)
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument(
+        "--engines", nargs="+", default=["sfu", "mediarelay"], choices=["sfu", "mediarelay"]
+    )
+    parser.add_argument(
+        "--kinds", nargs="+", default=["video", "audio"], choices=["video", "audio"]
+    )
+    parser.add_argument("--markdown", metavar="JSON", help="print a results file as tables, exit")
+    args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
+        return
+    if args.window is None:
+        args.window = 3.0 if args.quick else 8.0
+    workdir = Path(tempfile.mkdtemp(prefix="meet-bench-sfu-"))
+    try:
+        redis, socket_path = prepare_environment(workdir, migrate="sfu" in args.engines)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    try:
+        asyncio.run(run(args))
+    finally:
+        from meet import embedded_redis
+
+        embedded_redis.stop(redis, socket_path)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
