@@ -35,6 +35,7 @@ class LoopbackNamespace:
     def __init__(self, holder: subprocess.Popen[bytes]) -> None:
         self.holder = holder
         self.bridges: list[subprocess.Popen[bytes]] = []
+        self.socket_paths: list[Path] = []
 
     @classmethod
     def create(cls) -> LoopbackNamespace | None:
@@ -83,6 +84,7 @@ class LoopbackNamespace:
                 continue
             socket_path = REPO / "var" / f"e2e-bridge-{os.getpid()}-{port}.sock"
             socket_path.unlink(missing_ok=True)
+            self.socket_paths.append(socket_path)
             outside = [sys.executable, str(RELAY), "unix-to-tcp", str(socket_path), "127.0.0.1"]
             inside = [sys.executable, str(RELAY), "tcp-to-unix", "127.0.0.1", str(port)]
             self._start_relay([*outside, str(port)])
@@ -104,3 +106,6 @@ class LoopbackNamespace:
                 except subprocess.TimeoutExpired:
                     process.kill()
         self.bridges.clear()
+        for path in self.socket_paths:
+            path.unlink(missing_ok=True)
+        self.socket_paths.clear()

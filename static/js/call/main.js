@@ -13,7 +13,8 @@
 // and join refusals that retrying cannot fix end on a screen that says why, with "Rejoin".
 //
 // Performance marks for bench/join.py: meet:join-click, meet:ws-open, meet:joined,
-// meet:first-answer, meet:published, meet:first-remote-frame.
+// meet:first-answer, meet:published, meet:first-remote-frame (again after a reconnect), and
+// meet:ws-lost when the signaling connection drops.
 
 import { ChatPanel } from "./chat.js";
 import { LevelMeter, LocalDevices } from "./devices.js";
@@ -325,20 +326,18 @@ class Call {
       if (event.detail.reconnected) this._onReconnected();
     });
     this.signaling.addEventListener("disconnected", () => {
-      if (this.state === "joined") this._banner("Reconnecting…");
+      if (this.state !== "joined") return;
+      performance.mark("meet:ws-lost");
+      this._banner("Reconnecting…");
     });
     this.signaling.addEventListener("failed", (event) => this._end("Could not stay in the meeting", event.detail.reason));
     this.chat.setSignaling(this.signaling);
+    let data;
     try {
       await this.signaling.connect();
       performance.mark("meet:ws-open");
-      const data = await this._requestJoin();
+      data = await this._requestJoin();
       performance.mark("meet:joined");
-      this._applyJoin(data);
-      this._enterCall();
-      const media = this._startMedia().then(() => performance.mark("meet:published"));
-      await this.chat.loadHistory((data.chat && data.chat.messages) || []);
-      await media;
     } catch (error) {
       console.error("join failed", error);
       if (this.state === "ended") return;
@@ -353,6 +352,20 @@ class Call {
       this._leaveCallUi();
       $("#join-button", this.root).disabled = false;
       this._status(`Could not join: ${error.message || error}`);
+      return;
+    }
+    // In the call from here on: a failure now (say the socket drops while we publish) is for
+    // the recovery paths, not a reason to go back to the pre-join screen.
+    this._applyJoin(data);
+    this._enterCall();
+    const media = this._startMedia().then(() => performance.mark("meet:published"));
+    await this.chat.loadHistory((data.chat && data.chat.messages) || []);
+    try {
+      await media;
+    } catch (error) {
+      console.warn("publishing failed", error);
+      // Disconnected: the reconnect publishes again. Connected: the server refused it.
+      if (this.signaling && this.signaling.connected) this.toast("Your camera and microphone could not be sent.");
     }
   }
 
@@ -707,7 +720,10 @@ class Call {
     try {
       const data = await this.signaling.request("join", { peerId: this.peerId, displayName: this.displayName });
       const keptMedia = data.resumed === true && this.media && this._mediaHealthy();
-      if (!keptMedia) this._closeMedia();
+      if (!keptMedia) {
+        this._closeMedia();
+        this.firstFrameMarked = false; // the first frame on the new connection is marked again
+      }
       this._applyJoin(data);
       const media = keptMedia ? Promise.resolve() : this._startMedia();
       this._banner("");

@@ -45,6 +45,9 @@ export class MediaSession extends EventTarget {
     this.outgoing = new Map();
     // consumerId -> consumer record from the server plus its track
     this.consumers = new Map();
+    // consumerPaused/Resumed that overtook their newConsumer (it arrives while the offer is
+    // still being applied): kept here and applied when the consumer is recorded.
+    this._earlyPauseStates = new Map();
     this._sendQueue = new SerialQueue();
     this._recvQueue = new SerialQueue();
     this._closed = false;
@@ -206,6 +209,10 @@ export class MediaSession extends EventTarget {
           continue;
         }
         const record = { ...consumer, track: transceiver.receiver.track };
+        if (this._earlyPauseStates.has(consumer.consumerId)) {
+          record.producerPaused = this._earlyPauseStates.get(consumer.consumerId);
+          this._earlyPauseStates.delete(consumer.consumerId);
+        }
         this.consumers.set(consumer.consumerId, record);
         added.push(record);
       }
@@ -222,6 +229,7 @@ export class MediaSession extends EventTarget {
   }
 
   closeConsumer(consumerId) {
+    this._earlyPauseStates.delete(consumerId);
     const record = this.consumers.get(consumerId);
     if (!record) return;
     this.consumers.delete(consumerId);
@@ -230,7 +238,10 @@ export class MediaSession extends EventTarget {
 
   setConsumerPaused(consumerId, producerPaused) {
     const record = this.consumers.get(consumerId);
-    if (!record) return null;
+    if (!record) {
+      this._earlyPauseStates.set(consumerId, producerPaused);
+      return null;
+    }
     record.producerPaused = producerPaused;
     return record;
   }
