@@ -342,6 +342,15 @@ def test_chat_message_is_confirmed_escaped_and_kept_for_late_joiners(
     carol.button("Chat").click()
     expect(carol.page.locator("#chat-list .chat-text")).to_have_text([hostile], timeout=10_000)
 
+    # Only moderators may delete; the host's delete reaches everyone as a deleted message.
+    expect(bob.page.get_by_role("button", name="Delete message")).to_have_count(0)
+    mine.get_by_role("button", name="Delete message").click()
+    for someone in (alice, bob, carol):
+        shown = someone.page.locator("#chat-list .chat-message").last
+        expect(shown.locator(".chat-text")).to_have_text("This message was deleted", timeout=10_000)
+        expect(shown.get_by_role("button", name="Delete message")).to_have_count(0)
+    assert bob.page.get_by_text("hello & ").count() == 0
+
 
 def test_chat_message_refused_by_the_server_can_be_retried_without_duplicates(
     participants: Make, meeting_url: Callable[[Participant], str]

@@ -2,6 +2,8 @@
 // response arrives (it is stored before it is broadcast), and offers "Retry" on failure; a retry
 // reuses the clientId, which the server treats idempotently. After a reconnect the panel fetches
 // what it missed with chatHistory {sinceId}. Text goes in as text nodes (chat-render.js).
+// Moderators (host, co-host) get a "Delete message" button on each message; the deletion
+// reaches everyone as chatMessageDeleted, so the panel waits for that rather than guessing.
 
 import { renderMessageText } from "../chat-render.js";
 import { formatTime, uuid } from "./util.js";
@@ -24,6 +26,7 @@ export class ChatPanel extends EventTarget {
     this.entries = new Map(); // clientId or `id:<id>` -> entry
     this.byId = new Map(); // server id -> entry
     this.lastId = 0;
+    this.moderator = false;
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.sendFromInput();
@@ -38,6 +41,24 @@ export class ChatPanel extends EventTarget {
 
   setSignaling(signaling) {
     this.signaling = signaling;
+  }
+
+  // The join response says the role; messages already shown gain or lose the delete button.
+  setModerator(moderator) {
+    if (this.moderator === Boolean(moderator)) return;
+    this.moderator = Boolean(moderator);
+    for (const entry of this.entries.values()) this._render(entry);
+  }
+
+  async deleteMessage(entry) {
+    if (!this.signaling || typeof entry.message.id !== "number") return;
+    this.errorElement.textContent = "";
+    try {
+      await this.signaling.request("deleteChatMessage", { messageId: entry.message.id });
+      this.markDeleted(entry.message.id);
+    } catch (error) {
+      this.errorElement.textContent = `The message could not be deleted: ${error.message || "error"}.`;
+    }
   }
 
   async loadHistory(messages) {
@@ -168,6 +189,16 @@ export class ChatPanel extends EventTarget {
       renderText(body, message);
     }
     element.append(header, body);
+
+    if (this.moderator && !message.deleted && typeof message.id === "number") {
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "link-button chat-delete";
+      remove.textContent = "Delete";
+      remove.setAttribute("aria-label", "Delete message");
+      remove.addEventListener("click", () => this.deleteMessage(entry));
+      header.append(" ", remove);
+    }
 
     if (entry.state === "sending") {
       const status = document.createElement("span");

@@ -391,6 +391,7 @@ class Call {
   _applyJoin(data) {
     this.role = data.role || "participant";
     this.people.setModerator(MODERATOR_ROLES.has(this.role));
+    this.chat.setModerator(MODERATOR_ROLES.has(this.role));
     if (this.people.moderator) this._loadLobby();
     this.iceServers = Array.isArray(data.iceServers) ? data.iceServers : [];
     const seen = new Set([this.peerId]);
