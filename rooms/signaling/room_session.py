@@ -292,6 +292,8 @@ class RoomSession:
             "protocolVersion": protocol.PROTOCOL_VERSION,
             "peerId": peer_id,
             "role": self.role,
+            # Staff moderate any meeting without being its host: the client can't tell by role.
+            "canModerate": self.admission.may_moderate,
             "peers": shapes.peer_list(peers, peer_id, sfu_join),
             "iceServers": shapes.ice_servers_for_browsers(),
             "chat": {"messages": chat},

@@ -53,6 +53,7 @@ async def test_join_answers_with_version_role_peers_ice_servers_and_chat() -> No
     assert data["protocolVersion"] == protocol.PROTOCOL_VERSION == 1
     assert data["peerId"] == client.peer_id
     assert data["role"] == "host"
+    assert data["canModerate"] is True
     assert data["peers"] == []
     assert data["iceServers"] == []  # nothing configured: nothing outside is contacted
     assert data["chat"] == {"messages": []}
@@ -269,7 +270,18 @@ async def test_unknown_meeting_and_forbidden_meeting_close_the_same_way() -> Non
     assert await anonymous.connect() == (False, protocol.CLOSE_UNAUTHENTICATED)
     # The host and the invitee get in.
     await (await connected(meeting, host)).join(name="Host")
-    assert (await (await connected(meeting, invitee)).join(name="Ivy"))["role"] == "participant"
+    ivy = await (await connected(meeting, invitee)).join(name="Ivy")
+    assert (ivy["role"], ivy["canModerate"]) == ("participant", False)
+
+
+async def test_staff_may_moderate_a_meeting_they_do_not_host() -> None:
+    host = await make_user("host")
+    staff = await make_user("staff")
+    staff.is_staff = True
+    await staff.asave(update_fields=["is_staff"])
+    meeting = await make_meeting(host)
+    data = await (await connected(meeting, staff)).join(name="Sam")
+    assert (data["role"], data["canModerate"]) == ("participant", True)
 
 
 async def test_a_cancelled_meeting_refuses_everyone() -> None:

@@ -390,8 +390,9 @@ class Call {
 
   _applyJoin(data) {
     this.role = data.role || "participant";
-    this.people.setModerator(MODERATOR_ROLES.has(this.role));
-    this.chat.setModerator(MODERATOR_ROLES.has(this.role));
+    const moderator = typeof data.canModerate === "boolean" ? data.canModerate : MODERATOR_ROLES.has(this.role);
+    this.people.setModerator(moderator);
+    this.chat.setModerator(moderator);
     if (this.people.moderator) this._loadLobby();
     this.iceServers = Array.isArray(data.iceServers) ? data.iceServers : [];
     const seen = new Set([this.peerId]);
