@@ -33,7 +33,7 @@ from aiortc.rtp import RtpPacket, unwrap_rtx
 
 from sfu import hooks, ice
 from sfu.codecs import FORWARDED_MIME_TYPES, capability_for, codec_key, keyframe_detector
-from sfu.forwarding import RateMeter, SendSlot
+from sfu.forwarding import RateMeter, SendSlot, ntp_now
 from sfu.speaker import SPEAKER_INTERVAL_SECONDS, LevelWindow, loudest
 
 logger = logging.getLogger(__name__)
@@ -116,13 +116,14 @@ class Producer:
                 self.levels.add(level[1])
         keyframe_start = False
         detect = self._detect_keyframe
+        ntp_time = ntp_now()  # one send time for every subscriber of this packet
         for consumer in list(self.consumers.values()):
             if not consumer.forwarding:
                 continue
             if detect is not None and consumer.slot is not None and consumer.slot.waiting_keyframe:
                 keyframe_start = detect(packet.payload)
             try:
-                sent = await consumer.slot.send(packet, keyframe_start)  # type: ignore[union-attr]
+                sent = await consumer.slot.send(packet, keyframe_start, ntp_time)  # type: ignore[union-attr]
             except ConnectionError:
                 continue  # the subscriber's transport is not (or no longer) connected
             except Exception:

@@ -22,9 +22,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiortc import RTCRtpReceiver, RTCRtpSender
-from aiortc import clock as aiortc_clock
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
-from aiortc.rtp import RTCP_PSFB_APP, RTP_HISTORY_SIZE, RtcpPsfbPacket, RtpPacket, pack_remb_fci
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTP_HISTORY_SIZE,
+    HeaderExtensionsMap,
+    RtcpPsfbPacket,
+    RtpPacket,
+    pack_remb_fci,
+)
 
 PINNED_AIORTC_VERSION = "1.16.0"
 
@@ -145,16 +151,17 @@ class SenderOutput:
         self.sender = sender
         self.ssrc: int = sender._ssrc
         self._history: dict[int, RtpPacket] = sender._RTCRtpSender__rtp_history  # type: ignore[attr-defined]
-        self._extensions_map = sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
+        self.extensions_map: HeaderExtensionsMap = sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
         self._transport = sender.transport
 
-    async def send(self, packet: RtpPacket) -> int:
-        """Send one rewritten packet; record it for NACKs and Sender Reports. Returns bytes."""
+    async def send(self, packet: RtpPacket, data: bytes, ntp_time: int) -> int:
+        """Send `data` (`packet` serialized with `extensions_map`); record it for NACKs and
+        Sender Reports. `ntp_time` is the send time, taken once per forwarded packet. Returns bytes.
+        """
         self._history[packet.sequence_number % RTP_HISTORY_SIZE] = packet
-        data = packet.serialize(self._extensions_map)
         await self._transport._send_rtp(data)
         sender = self.sender
-        sender._RTCRtpSender__ntp_timestamp = aiortc_clock.current_ntp_time()  # type: ignore[attr-defined]
+        sender._RTCRtpSender__ntp_timestamp = ntp_time  # type: ignore[attr-defined]
         sender._RTCRtpSender__rtp_timestamp = packet.timestamp  # type: ignore[attr-defined]
         sender._RTCRtpSender__octet_count += len(packet.payload)  # type: ignore[attr-defined]
         sender._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]

@@ -15,9 +15,14 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc import rtcrtpreceiver as aiortc_receiver_module
 from aiortc.rtcconfiguration import RTCConfiguration
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
-from aiortc.rtp import HeaderExtensions
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket
 
 from sfu import hooks
+from sfu.forwarding import ExtensionBlock, serialize_forwarded
+
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 
 
 class SelfTestFailed(RuntimeError):
@@ -55,6 +60,53 @@ def check_static() -> list[str]:
     for name in ("mid", "abs_send_time", "audio_level"):
         if not hasattr(HeaderExtensions(), name):
             problems.append(f"HeaderExtensions.{name} is missing")
+    problems.extend(check_forwarded_serialization())
+    return problems
+
+
+def check_forwarded_serialization() -> list[str]:
+    """The forwarder serializes packets itself (sfu/forwarding.py): same bytes as aiortc's?"""
+    problems: list[str] = []
+    extensions_map = HeaderExtensionsMap()
+    extensions_map.configure(
+        RTCRtpParameters(
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+                RTCRtpHeaderExtensionParameters(id=3, uri=ABS_SEND_TIME_URI),
+                RTCRtpHeaderExtensionParameters(id=4, uri=AUDIO_LEVEL_URI),
+            ]
+        )
+    )
+    cases = {
+        "abs-send-time": (
+            ExtensionBlock(
+                extensions_map,
+                HeaderExtensions(mid="1", abs_send_time=0),
+                HeaderExtensions(mid="1", abs_send_time=0xFFFFFF),
+                HeaderExtensions(mid="1"),
+            ),
+            HeaderExtensions(mid="1", abs_send_time=0x123456),
+            bytes.fromhex("123456"),
+        ),
+        "audio level": (
+            ExtensionBlock(
+                extensions_map,
+                HeaderExtensions(mid="1", audio_level=(False, 0)),
+                HeaderExtensions(mid="1", audio_level=(True, 127)),
+                HeaderExtensions(mid="1"),
+            ),
+            HeaderExtensions(mid="1", audio_level=(True, 42)),
+            bytes([0x80 | 42]),
+        ),
+    }
+    for name, (block, extensions, value) in cases.items():
+        packet = RtpPacket(
+            payload_type=96, marker=1, sequence_number=65000, timestamp=4000000000, ssrc=1234
+        )
+        packet.payload = b"payload"
+        packet.extensions = extensions
+        if serialize_forwarded(packet, block.with_value(value)) != packet.serialize(extensions_map):
+            problems.append(f"the forwarder's RTP serialization ({name}) differs from aiortc's")
     return problems
 
 
