@@ -201,25 +201,13 @@ class SignalingClient:
 @pytest.fixture
 async def sfu_node() -> AsyncIterator[Any]:
     """A real SFU node, in process, on the test's event loop, behind the real channel layer."""
-    from sfu import client
-    from sfu.node import SfuNodeServer
+    from sfu.tests.helpers import start_node, stop_node
 
-    node = SfuNodeServer(f"sig-{uuid.uuid4().hex[:8]}")
-    task = asyncio.create_task(node.run())
-    async with asyncio.timeout(30):
-        while True:
-            try:
-                await client.ping(node.channel, timeout=1.0)
-                break
-            except Exception:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(POLL_SECONDS)
+    node, task = await start_node(f"sig-{uuid.uuid4().hex[:8]}")
     try:
         yield node
     finally:
         # Sockets first (their consumers leave or start their grace period), then the node.
         while _open_clients:
             await _open_clients.pop().drop()
-        node.stop()
-        await asyncio.wait_for(task, 30)
+        await stop_node(node, task)

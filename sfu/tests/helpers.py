@@ -26,6 +26,7 @@ from aiortc.rtp import is_rtcp
 from channels.layers import get_channel_layer
 
 from sfu import client
+from sfu.node import SfuNodeServer
 
 POLL = 0.05
 
@@ -306,3 +307,23 @@ class Participant:
         for pc in (self.send_pc, self.recv_pc):
             if pc is not None:
                 await pc.close()
+
+
+async def start_node(name: str | None = None) -> tuple[SfuNodeServer, asyncio.Task[None]]:
+    node = SfuNodeServer(name or f"test-{uuid.uuid4().hex[:8]}")
+    task = asyncio.create_task(node.run())
+    async with asyncio.timeout(30):  # generous: the suite runs on 2 busy cores
+        while True:
+            try:
+                await client.ping(node.channel, timeout=1.0)
+                break
+            except Exception:
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.05)
+    return node, task
+
+
+async def stop_node(node: SfuNodeServer, task: asyncio.Task[None]) -> None:
+    node.stop()
+    await asyncio.wait_for(task, 30)

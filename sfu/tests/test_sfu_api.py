@@ -13,8 +13,14 @@ from channels.layers import get_channel_layer
 from sfu import client, registry
 from sfu.channel_api import SfuRequestError
 from sfu.node import SfuNodeServer
-from sfu.tests.conftest import start_node, stop_node
-from sfu.tests.helpers import Participant, SizedVideoTrack, ToneTrack, wait_until
+from sfu.tests.helpers import (
+    Participant,
+    SizedVideoTrack,
+    ToneTrack,
+    start_node,
+    stop_node,
+    wait_until,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
