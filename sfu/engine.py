@@ -33,7 +33,7 @@ from aiortc.rtp import RtpPacket, unwrap_rtx
 
 from sfu import hooks, ice
 from sfu.codecs import FORWARDED_MIME_TYPES, capability_for, codec_key, keyframe_detector
-from sfu.forwarding import RateMeter, SendSlot, ntp_now
+from sfu.forwarding import RateMeter, SendSlot, extension_value, ntp_now
 from sfu.speaker import SPEAKER_INTERVAL_SECONDS, LevelWindow, loudest
 
 logger = logging.getLogger(__name__)
@@ -108,22 +108,28 @@ class Producer:
     async def forward(self, packet: RtpPacket) -> None:
         if self.paused:
             return
-        self.meter.add(len(packet.payload))
+        now = time.monotonic()
+        self.meter.add(len(packet.payload), now)
         self.media_ssrc = packet.ssrc
         if self.kind == "audio":
             level = packet.extensions.audio_level
             if level is not None:
                 self.levels.add(level[1])
-        keyframe_start = False
+        keyframe_start: bool | None = None
         detect = self._detect_keyframe
-        ntp_time = ntp_now()  # one send time for every subscriber of this packet
+        # The same for every copy: one send time and one extension value per incoming packet.
+        ntp_time = ntp_now()
+        value = extension_value(packet, self.kind, ntp_time)
+        # Synchronous from here: K copies without an await between them (nothing else runs
+        # in between, so the consumer set cannot change under the loop either).
         for consumer in list(self.consumers.values()):
-            if not consumer.forwarding:
+            slot = consumer.slot
+            if not consumer.forwarding or slot is None:
                 continue
-            if detect is not None and consumer.slot is not None and consumer.slot.waiting_keyframe:
-                keyframe_start = detect(packet.payload)
+            if slot.waiting_keyframe and keyframe_start is None:
+                keyframe_start = detect is not None and detect(packet.payload)
             try:
-                sent = await consumer.slot.send(packet, keyframe_start, ntp_time)  # type: ignore[union-attr]
+                sent = slot.send(packet, bool(keyframe_start), value, ntp_time, now)
             except ConnectionError:
                 continue  # the subscriber's transport is not (or no longer) connected
             except Exception:
@@ -131,7 +137,7 @@ class Producer:
                 logger.exception("forwarding to consumer %s failed", consumer.id)
                 continue
             if sent > 0:
-                consumer.meter.add(sent)
+                consumer.meter.add(sent, now)
             elif sent < 0:
                 self.request_keyframe()
 
@@ -260,6 +266,8 @@ class Consumer:
         self.negotiated = False  # its m-line is in an answered offer
         self.closed = False
         self.slot: SendSlot | None = None
+        # The slot's retransmission count when this consumer took it (slots are reused).
+        self.slot_retransmissions_before = 0
         self.meter = RateMeter()
         self.keyframe_requests = 0
         self.forwarding = False
@@ -699,6 +707,7 @@ class MediaEngine:
             slot.consumer_id = consumer.id
             slot.restart_stream()
             consumer.slot = slot
+            consumer.slot_retransmissions_before = slot.retransmissions
             sender = slot.transceiver.sender
             sender.replaceTrack(ParkedTrack(consumer.kind, consumer.id))
             sender._stream_id = consumer.producer.peer.id
@@ -871,6 +880,11 @@ class MediaEngine:
                     "fraction_lost": remote.get("fraction_lost", 0),
                     "rtt_ms": remote.get("rtt_ms"),
                     "keyframe_requests": consumer.keyframe_requests,
+                    "retransmissions_sent": (
+                        consumer.slot.retransmissions - consumer.slot_retransmissions_before
+                        if consumer.slot is not None
+                        else 0
+                    ),
                 }
             )
         return {"transports": transports, "producers": producers, "consumers": consumers}

@@ -38,18 +38,37 @@ def ntp_now() -> int:
     return ((seconds + NTP_UNIX_OFFSET) << 32) | int((now - seconds) * 4294967296.0)
 
 
-def serialize_forwarded(packet: RtpPacket, extension: bytes) -> bytes:
-    """`packet.serialize(extensions_map)` for a forwarded packet (no CSRCs, no padding) whose
-    extension block (from ExtensionBlock.with_value) is already serialized.
-    sfu/selftest.py checks the two give the same bytes."""
+def rtp_bytes(
+    marker: int,
+    payload_type: int,
+    sequence_number: int,
+    timestamp: int,
+    ssrc: int,
+    extension: bytes,
+    payload: bytes,
+) -> bytes:
+    """A forwarded packet (no CSRCs, no padding) whose extension block (from
+    ExtensionBlock.with_value) is already serialized: the bytes aiortc's
+    `RtpPacket.serialize(extensions_map)` gives (sfu/selftest.py checks they are equal)."""
     header = RTP_HEADER.pack(
         RTP_VERSION_BITS | (RTP_EXTENSION_BIT if extension else 0),
-        (packet.marker << 7) | packet.payload_type,
-        packet.sequence_number,
-        packet.timestamp,
-        packet.ssrc,
+        (marker << 7) | payload_type,
+        sequence_number,
+        timestamp,
+        ssrc,
     )
-    return header + extension + packet.payload
+    return header + extension + payload
+
+
+def extension_value(packet: RtpPacket, kind: str, ntp_time: int) -> bytes | None:
+    """The per-packet header-extension value every copy of `packet` carries: abs-send-time
+    (3 bytes, from the send time) for video, the publisher's audio level (1 byte) for audio."""
+    if kind == "video":
+        return ((ntp_time >> 14) & 0x00FFFFFF).to_bytes(3, "big")
+    level = packet.extensions.audio_level
+    if level is None:
+        return None
+    return bytes(((0x80 if level[0] else 0) | (level[1] & 0x7F),))
 
 
 class ExtensionBlock:
@@ -111,10 +130,11 @@ class RateMeter:
         self._window_start = time.monotonic()
         self._window_bytes = 0
 
-    def add(self, size: int) -> None:
+    def add(self, size: int, now: float) -> None:
+        """Count a packet of `size` bytes seen at `now` (time.monotonic(), read once per
+        incoming packet by the caller rather than once per copy)."""
         self.packets += 1
         self.bytes += size
-        now = time.monotonic()
         elapsed = now - self._window_start
         if elapsed >= 1.0:
             self.bitrate_bps = int((self.bytes - self._window_bytes) * 8 / elapsed)
@@ -155,6 +175,11 @@ class SendSlot:
     def started(self) -> bool:
         return self.output is not None
 
+    @property
+    def retransmissions(self) -> int:
+        """Packets this slot has sent again because the subscriber NACKed them."""
+        return 0 if self.output is None else self.output.retransmissions
+
     def start(self, payload_type: int, clock_rate: int, mid: str | None) -> None:
         self.output = SenderOutput(self.transceiver.sender)
         self.payload_type = payload_type
@@ -181,16 +206,24 @@ class SendSlot:
         self._needs_sync = True
         self.waiting_keyframe = self.kind == "video"
 
-    async def send(self, packet: RtpPacket, keyframe_start: bool, ntp_time: int) -> int:
+    def send(
+        self,
+        packet: RtpPacket,
+        keyframe_start: bool,
+        extension_value: bytes | None,
+        ntp_time: int,
+        now: float,
+    ) -> int:
         """Rewrite and send; returns bytes sent, 0 when dropped, -1 when a key frame is needed.
 
-        `ntp_time` (ntp_now()) is taken once per incoming packet by the caller, not per slot.
+        Everything that is the same for every copy of a packet is computed once by the caller:
+        `extension_value` (extension_value()), `ntp_time` (ntp_now()) and `now` (monotonic).
+        Raises ConnectionError when the subscriber's transport is not connected.
         """
         if self.waiting_keyframe:
             if not keyframe_start:
                 return -1
             self.waiting_keyframe = False
-        now = time.monotonic()
         if self._needs_sync:
             self._needs_sync = False
             next_seq = random.randint(0, 32767) if self._last_seq is None else (self._last_seq + 1)
@@ -207,32 +240,20 @@ class SendSlot:
         block = self._extensions
         assert output is not None
         assert block is not None
-        payload_type = self.payload_type or 0
-        # The NACK history keeps an aiortc packet: its RTX path re-serializes it from these fields.
-        out = RtpPacket(
-            payload_type=payload_type,
-            marker=packet.marker,
-            sequence_number=seq,
-            timestamp=timestamp,
-            ssrc=output.ssrc,
-            payload=packet.payload,
+        data = rtp_bytes(
+            packet.marker,
+            self.payload_type or 0,
+            seq,
+            timestamp,
+            output.ssrc,
+            block.with_value(extension_value),
+            packet.payload,
         )
-        if self.kind == "video":
-            abs_send_time = (ntp_time >> 14) & 0x00FFFFFF
-            out.extensions = HeaderExtensions(mid=self.mid, abs_send_time=abs_send_time)
-            value = abs_send_time.to_bytes(3, "big")
-        else:
-            level = packet.extensions.audio_level
-            out.extensions = HeaderExtensions(mid=self.mid, audio_level=level)
-            value = (
-                None if level is None else bytes(((0x80 if level[0] else 0) | (level[1] & 0x7F),))
-            )
-        data = serialize_forwarded(out, block.with_value(value))
         if self._last_seq is None or uint16_gt(seq, self._last_seq):
             self._last_seq = seq
             self._last_ts = timestamp
             self._last_time = now
-        return await output.send(out, data, ntp_time)
+        return output.send(seq, timestamp, len(packet.payload), data, ntp_time)
 
 
 KeyframeDetector = Callable[[bytes], bool]

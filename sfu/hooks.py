@@ -9,19 +9,26 @@ packets instead, so it:
   receives two video m-lines);
 - replaces `receiver._handle_rtp_packet` per instance with the forwarder (no jitter buffer,
   no depayloading, no decoding);
-- writes forwarded packets into the subscriber-side RTCRtpSender's NACK history and Sender
-  Report counters and sends them with the transport's `_send_rtp`, so aiortc answers NACKs
-  (with RTX) and sends correct Sender Reports for them;
+- sends forwarded packets itself (SRTP protect with the DTLS transport's session, then the
+  datagram on aioice's nominated pair: what `_send_rtp` does, without its four coroutine
+  layers), keeps them in its own NACK history (replacing the sender's `_retransmit`, RTX
+  included) and updates the sender's Sender Report counters, so subscribers' NACKs are
+  answered and their Sender Reports are right;
 - replaces `sender._send_keyframe` per instance to relay PLI/FIR to the publisher.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiortc import RTCRtpReceiver, RTCRtpSender
+import aioice
+import aioice.ice
+from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -31,6 +38,7 @@ from aiortc.rtp import (
     RtpPacket,
     pack_remb_fci,
 )
+from aiortc.utils import uint16_add
 
 PINNED_AIORTC_VERSION = "1.16.0"
 
@@ -53,10 +61,23 @@ SENDER_ATTRIBUTES = (
     "_RTCRtpSender__rtp_timestamp",
     "_RTCRtpSender__octet_count",
     "_RTCRtpSender__packet_count",
+    "_RTCRtpSender__rtx_payload_type",
+    "_RTCRtpSender__rtx_sequence_number",
     "_ssrc",
     "_rtx_ssrc",
     "_stream_id",
 )
+# The direct send path (SenderOutput): the DTLS transport's state, SRTP session and counters,
+# its ICE transport's aioice connection and that connection's nominated candidate pairs.
+DTLS_TRANSPORT_ATTRIBUTES = (
+    "_state",
+    "_tx_srtp",
+    "_RTCDtlsTransport__tx_bytes",
+    "_RTCDtlsTransport__tx_packets",
+    "transport",
+)
+ICE_TRANSPORT_ATTRIBUTES = ("_connection",)
+ICE_CONNECTION_ATTRIBUTES = ("_nominated",)
 # Methods (name → parameter names after self) the hooks call or replace.
 RECEIVER_METHODS = {
     "receive": ["parameters"],
@@ -77,6 +98,8 @@ DTLS_TRANSPORT_METHODS = {
     "_register_rtp_receiver": ["receiver", "parameters"],
 }
 ROUTER_METHODS = {"register_receiver": ["receiver", "ssrcs", "payload_types", "mid"]}
+CANDIDATE_PAIR_METHODS = {"__init__": ["protocol", "remote_candidate"]}
+STUN_PROTOCOL_METHODS = {"send_data": ["data", "addr"]}
 
 PacketHandler = Callable[[RtpPacket, int], Awaitable[None]]
 
@@ -145,27 +168,100 @@ async def feed_remb(receiver: RTCRtpReceiver, packet: RtpPacket, arrival_time_ms
 
 
 class SenderOutput:
-    """Raw-packet output through an RTCRtpSender that aiortc has started (sender.send ran)."""
+    """Raw-packet output through an RTCRtpSender that aiortc has started (sender.send ran).
+
+    aiortc's own send path (`RTCDtlsTransport._send_rtp` → `RTCIceTransport._send` → aioice
+    `Connection.send` → `sendto` → `StunProtocol.send_data`) is four coroutines deep and
+    re-checks the same state for every packet; the forwarder sends K copies of every packet,
+    so it does the same work directly: SRTP protect with the transport's session, then the
+    datagram on aioice's nominated pair. The NACK history keeps the plaintext bytes (not
+    aiortc `RtpPacket`s, which cost an object per copy and keep the garbage collector busy),
+    so `_retransmit` is replaced per sender to answer NACKs from it (with RTX when negotiated),
+    producing the bytes aiortc's own `_retransmit` would (sfu/selftest.py compares them).
+    """
 
     def __init__(self, sender: RTCRtpSender) -> None:
         self.sender = sender
         self.ssrc: int = sender._ssrc
-        self._history: dict[int, RtpPacket] = sender._RTCRtpSender__rtp_history  # type: ignore[attr-defined]
+        self.rtx_ssrc: int = sender._rtx_ssrc
         self.extensions_map: HeaderExtensionsMap = sender._RTCRtpSender__rtp_header_extensions_map  # type: ignore[attr-defined]
-        self._transport = sender.transport
+        self._dtls: RTCDtlsTransport = sender.transport
+        self._ice_connection: aioice.Connection = self._dtls.transport._connection
+        self._history: dict[int, bytes] = {}
+        self._pair: aioice.ice.CandidatePair | None = None
+        self._remote_addr: tuple[str, int] = ("", 0)
+        self.retransmissions = 0  # NACKed packets sent again (as RTX where negotiated)
+        sender._retransmit = self._retransmit  # type: ignore[method-assign]
 
-    async def send(self, packet: RtpPacket, data: bytes, ntp_time: int) -> int:
-        """Send `data` (`packet` serialized with `extensions_map`); record it for NACKs and
-        Sender Reports. `ntp_time` is the send time, taken once per forwarded packet. Returns bytes.
+    def send(
+        self, sequence_number: int, timestamp: int, payload_size: int, data: bytes, ntp_time: int
+    ) -> int:
+        """Send `data` (a plaintext RTP packet with these sequence number and timestamp);
+        record it for NACKs and Sender Reports. `ntp_time` is the send time, taken once per
+        forwarded packet. Returns the bytes sent; ConnectionError when not connected.
         """
-        self._history[packet.sequence_number % RTP_HISTORY_SIZE] = packet
-        await self._transport._send_rtp(data)
+        self._send_datagram(data)
+        self._history[sequence_number % RTP_HISTORY_SIZE] = data
         sender = self.sender
         sender._RTCRtpSender__ntp_timestamp = ntp_time  # type: ignore[attr-defined]
-        sender._RTCRtpSender__rtp_timestamp = packet.timestamp  # type: ignore[attr-defined]
-        sender._RTCRtpSender__octet_count += len(packet.payload)  # type: ignore[attr-defined]
+        sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[attr-defined]
+        sender._RTCRtpSender__octet_count += payload_size  # type: ignore[attr-defined]
         sender._RTCRtpSender__packet_count += 1  # type: ignore[attr-defined]
         return len(data)
+
+    def _send_datagram(self, data: bytes) -> None:
+        """What `RTCDtlsTransport._send_rtp(data)` does for RTP, without its coroutine layers."""
+        dtls = self._dtls
+        if dtls._state is not DtlsState.CONNECTED:
+            raise ConnectionError("Cannot send encrypted RTP, not connected")
+        pair = self._ice_connection._nominated.get(1)
+        if pair is not self._pair:
+            if pair is None:
+                raise ConnectionError("Cannot send data, not connected")
+            self._pair = pair
+            self._remote_addr = pair.remote_addr
+        protected = dtls._tx_srtp.protect(data)
+        pair.protocol.transport.sendto(protected, self._remote_addr)
+        # The transport's counters feed getStats() (bytesSent / packetsSent of the transport).
+        dtls._RTCDtlsTransport__tx_bytes += len(protected)  # type: ignore[attr-defined]
+        dtls._RTCDtlsTransport__tx_packets += 1  # type: ignore[attr-defined]
+
+    async def _retransmit(self, sequence_number: int) -> None:
+        """aiortc's `RTCRtpSender._retransmit`, from the plaintext history."""
+        data = self._history.get(sequence_number % RTP_HISTORY_SIZE)
+        if data is None or int.from_bytes(data[2:4], "big") != sequence_number:
+            return
+        sender = self.sender
+        rtx_payload_type = sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
+        if rtx_payload_type is not None:
+            rtx_sequence_number = sender._RTCRtpSender__rtx_sequence_number  # type: ignore[attr-defined]
+            data = rtx_packet(data, rtx_payload_type, rtx_sequence_number, self.rtx_ssrc)
+            sender._RTCRtpSender__rtx_sequence_number = uint16_add(rtx_sequence_number, 1)  # type: ignore[attr-defined]
+        with contextlib.suppress(ConnectionError):
+            self._send_datagram(data)
+            self.retransmissions += 1
+
+
+_RTX_HEADER = struct.Struct("!BBHLL")
+
+
+def rtx_packet(data: bytes, payload_type: int, sequence_number: int, ssrc: int) -> bytes:
+    """The RTX retransmission (RFC 4588) of the plaintext RTP packet `data`: aiortc's
+    `wrap_rtx(...).serialize(map)` for the packets the forwarder builds (no CSRCs, no padding):
+    same marker, timestamp and header extensions, the original sequence number before the
+    payload."""
+    first = data[0]
+    body = 12 + 4 * (first & 0x0F)
+    if first & 0x10:
+        body += 4 + 4 * int.from_bytes(data[body + 2 : body + 4], "big")
+    header = _RTX_HEADER.pack(
+        first,
+        (data[1] & 0x80) | payload_type,
+        sequence_number,
+        int.from_bytes(data[4:8], "big"),
+        ssrc,
+    )
+    return header + data[12:body] + data[2:4] + data[body:]
 
 
 def sender_started(sender: RTCRtpSender) -> bool:

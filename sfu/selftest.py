@@ -15,11 +15,12 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc import rtcrtpreceiver as aiortc_receiver_module
 from aiortc.rtcconfiguration import RTCConfiguration
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
-from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket
+from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket, wrap_rtx
 
 from sfu import hooks
-from sfu.forwarding import ExtensionBlock, serialize_forwarded
+from sfu.forwarding import ExtensionBlock, rtp_bytes
 
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
@@ -51,6 +52,12 @@ def check_static() -> list[str]:
     _check_methods(RTCRtpSender, hooks.SENDER_METHODS, problems)
     _check_methods(RTCDtlsTransport, hooks.DTLS_TRANSPORT_METHODS, problems)
     _check_methods(RtpRouter, hooks.ROUTER_METHODS, problems)
+    _check_methods(aioice.ice.CandidatePair, hooks.CANDIDATE_PAIR_METHODS, problems)
+    _check_methods(aioice.ice.StunProtocol, hooks.STUN_PROTOCOL_METHODS, problems)
+    if not isinstance(getattr(aioice.ice.CandidatePair, "remote_addr", None), property):
+        problems.append("aioice CandidatePair.remote_addr is no longer a property")
+    if not hasattr(DtlsState, "CONNECTED"):
+        problems.append("aiortc.rtcdtlstransport.State.CONNECTED is missing")
     host_params = list(inspect.signature(aioice.ice.get_host_addresses).parameters)
     if host_params != ["use_ipv4", "use_ipv6"]:
         problems.append(f"aioice.ice.get_host_addresses{tuple(host_params)} changed")
@@ -61,6 +68,7 @@ def check_static() -> list[str]:
         if not hasattr(HeaderExtensions(), name):
             problems.append(f"HeaderExtensions.{name} is missing")
     problems.extend(check_forwarded_serialization())
+    problems.extend(check_retransmission_serialization())
     return problems
 
 
@@ -105,8 +113,46 @@ def check_forwarded_serialization() -> list[str]:
         )
         packet.payload = b"payload"
         packet.extensions = extensions
-        if serialize_forwarded(packet, block.with_value(value)) != packet.serialize(extensions_map):
+        built = rtp_bytes(
+            packet.marker,
+            packet.payload_type,
+            packet.sequence_number,
+            packet.timestamp,
+            packet.ssrc,
+            block.with_value(value),
+            packet.payload,
+        )
+        if built != packet.serialize(extensions_map):
             problems.append(f"the forwarder's RTP serialization ({name}) differs from aiortc's")
+    return problems
+
+
+def check_retransmission_serialization() -> list[str]:
+    """The forwarder builds RTX retransmissions itself (hooks.rtx_packet): same bytes as
+    aiortc's `wrap_rtx(packet, ...).serialize(map)`?"""
+    extensions_map = HeaderExtensionsMap()
+    extensions_map.configure(
+        RTCRtpParameters(
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+                RTCRtpHeaderExtensionParameters(id=3, uri=ABS_SEND_TIME_URI),
+            ]
+        )
+    )
+    problems: list[str] = []
+    for marker, extensions in ((1, HeaderExtensions(mid="2", abs_send_time=0xABCDEF)), (0, None)):
+        packet = RtpPacket(
+            payload_type=96, marker=marker, sequence_number=65535, timestamp=123456789, ssrc=42
+        )
+        packet.payload = b"\x90\x80\x12vp8 payload"
+        if extensions is not None:
+            packet.extensions = extensions
+        expected = wrap_rtx(packet, payload_type=97, sequence_number=7, ssrc=43).serialize(
+            extensions_map
+        )
+        built = hooks.rtx_packet(packet.serialize(extensions_map), 97, 7, 43)
+        if built != expected:
+            problems.append("the forwarder's RTX packets differ from aiortc's wrap_rtx")
     return problems
 
 
@@ -125,6 +171,17 @@ async def check_instances() -> list[str]:
         if not hasattr(transceiver, "_codecs"):
             problems.append("RTCRtpTransceiver instance lacks _codecs")
         transport = transceiver.receiver.transport
+        for name in hooks.DTLS_TRANSPORT_ATTRIBUTES:
+            if not hasattr(transport, name):
+                problems.append(f"RTCDtlsTransport instance lacks {name}")
+        ice_transport = getattr(transport, "transport", None)
+        for name in hooks.ICE_TRANSPORT_ATTRIBUTES:
+            if not hasattr(ice_transport, name):
+                problems.append(f"RTCIceTransport instance lacks {name}")
+        connection = getattr(ice_transport, "_connection", None)
+        for name in hooks.ICE_CONNECTION_ATTRIBUTES:
+            if not isinstance(getattr(connection, name, None), dict):
+                problems.append(f"aioice Connection instance lacks the dict {name}")
         if not isinstance(getattr(transport, "_rtp_router", None), RtpRouter):
             problems.append("RTCDtlsTransport instance lacks _rtp_router")
     finally:

@@ -198,6 +198,9 @@ async def test_a_late_joiner_gets_a_key_frame_and_decodes_quickly(sfu_node: SfuN
             await p.close()
 
 
+RETRANSMITTED_STREAMS = ("camera", "screen", "to bob: camera", "to bob: screen")
+
+
 async def test_three_percent_loss_on_both_legs_still_decodes_camera_and_screen_at_full_rate(
     sfu_node: SfuNodeServer,
 ) -> None:
@@ -221,17 +224,21 @@ async def test_three_percent_loss_on_both_legs_still_decodes_camera_and_screen_a
             received = bob.received_for(bob.consumer_of(producer["producer_id"]))
             assert received.frames_since(start) >= 70, producer["source"]
             assert received.frames[-1][1:] == size
-        # Retransmissions recovered the lost packets for both m-lines of one PC (the RTX fix).
+        # Retransmissions recovered the lost packets for both m-lines of one PC (the RTX fix)
+        # on the publisher's leg, and the SFU answered the subscriber's NACKs on the other.
         retransmitted: dict[str, int] = {}
 
         async def poll_retransmissions() -> None:
             stats = await alice.call("getStats")
             for p in stats["producers"]:
                 retransmitted[p["source"]] = p["retransmissions_received"]
+            stats = await bob.call("getStats")
+            for c in stats["consumers"]:
+                retransmitted[f"to bob: {c['source']}"] = c["retransmissions_sent"]
 
         deadline = time.monotonic() + 20
         await poll_retransmissions()
-        while not (retransmitted["camera"] > 0 and retransmitted["screen"] > 0):
+        while not all(retransmitted.get(name, 0) > 0 for name in RETRANSMITTED_STREAMS):
             assert time.monotonic() < deadline, retransmitted
             await asyncio.sleep(0.2)
             await poll_retransmissions()
