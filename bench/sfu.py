@@ -1,6 +1,6 @@
 """SFU forwarding benchmark: CPU per forwarded stream and the SFU's added latency per hop.
 
-    .venv/bin/python bench/sfu.py [--quick] [--window SECONDS] [--max-k N]
+    .venv/bin/python bench/sfu.py [--quick] [--window SECONDS] [--max-k N] [--pacing browser|none]
 
 Everything runs on 127.0.0.1 (aioice restricted to it, empty ICE server lists): an embedded
 Redis, a throwaway SQLite database, one SFU node (`manage.py runsfu --node bench-1`), this
@@ -14,6 +14,13 @@ increasing K once a subscriber no longer gets the full frame rate). Per K, over 
 - the SFU's added latency per hop: publisher send time to subscriber receive time of the same
   RTP packet (matched by a CRC of the payload's last bytes, which forwarding leaves alone),
   minus the same through a direct publisher->subscriber aiortc connection in the same run.
+  Receive time = the kernel's arrival time of the datagram at the subscriber's socket
+  (SIOCGSTAMPNS), so the load clients' own queueing is not counted; the time the load client's
+  Python code got to the packet is in the JSON too (*_app_*), and so are keyframe packets apart.
+- Pacing (--pacing, default browser): the publishers pace their RTP like a browser's pacer
+  (libwebrtc: 2.5 x the bitrate, 5 ms bursts; a keyframe spreads over ~100 ms), the direct
+  connection likewise; a full run then measures video once more unpaced (aiortc's whole-frame
+  bursts, the worst case of burst arrivals) at K = 1, 10, 50, 100.
 Baseline in the same run: aiortc's MediaRelay (decode once, encode per subscriber) in a relay
 process (bench/sfu_relay.py) at K = 1, 5, 10, and the ratio of CPU per stream.
 
@@ -58,6 +65,11 @@ SAMPLE_MASK_LARGE_K = 7  # above K=10 subscribers time 1 packet in 8 (all of the
 FULL_RATE = 0.95  # a subscriber gets "full rate" if it receives >= 95 % of the frames sent
 LAGGING_P50_MS = 100.0  # an SFU-path p50 above this means the node runs behind
 ATTEMPTS = 2  # windows per K before a K that does not get full rate ends the ramp
+PACE_MULTIPLIER = 2.5  # libwebrtc PacingController::kDefaultPaceMultiplier (see sfu_media.Pacer)
+UNPACED_VIDEO_KS = [1, 10, 50, 100]  # the full run's second, unpaced video pass
+UNPACED_VIDEO_RAMP = "sfu-video-unpaced"
+# A latency sample: (kind, packet key, app time, kernel arrival time, keyframe packet).
+Sample = tuple[str, int, float, float, bool]
 TARGETS = {
     "cpu_per_video_stream": 0.2,
     "relay_ratio": 40.0,
@@ -205,7 +217,9 @@ async def wait_for_node(channel: str, proc: asyncio.subprocess.Process, method: 
 class Publisher:
     """A publisher joined to a node, sending one pre-encoded track (recorded as it is sent)."""
 
-    def __init__(self, node_channel: str, room: str, source: Any, kind: str) -> None:
+    def __init__(
+        self, node_channel: str, room: str, source: Any, kind: str, pacing_rate_bps: float | None
+    ) -> None:
         import sfu_media
 
         self.node_channel = node_channel
@@ -214,6 +228,8 @@ class Publisher:
         self.kind = kind
         self.peer_id = f"publisher-{kind}"
         self.counter = sfu_media.StreamCounter()
+        self.pacing_rate_bps = pacing_rate_bps
+        self.pacers: list[Any] = []
         self.pc: Any = None
         self.tasks: list[asyncio.Task[None]] = []
 
@@ -259,7 +275,7 @@ class Publisher:
             timeout=30,
         )
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
-        sfu_media.hook_sent(self.pc, self.counter)
+        self.pacers = sfu_media.hook_sent(self.pc, self.counter, self.pacing_rate_bps)
 
     async def stop(self) -> None:
         from sfu.channel_api import request
@@ -273,6 +289,8 @@ class Publisher:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        for pacer in self.pacers:
+            await pacer.stop()
         if self.pc is not None:
             await self.pc.close()
 
@@ -280,11 +298,13 @@ class Publisher:
 class DirectPublisher:
     """The same source straight to a subscriber in a load process: the no-SFU baseline."""
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: Any, pacing_rate_bps: float | None) -> None:
         import sfu_media
 
         self.source = source
         self.counter = sfu_media.StreamCounter()
+        self.pacing_rate_bps = pacing_rate_bps
+        self.pacers: list[Any] = []
         self.pc: Any = None
 
     async def start(self, client: ChildProcess) -> None:
@@ -297,9 +317,11 @@ class DirectPublisher:
         self.counter.kinds = sfu_media.payload_kinds(self.pc.localDescription.sdp)
         answer = await client.call({"cmd": "direct", "sdp": self.pc.localDescription.sdp})
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
-        sfu_media.hook_sent(self.pc, self.counter)
+        self.pacers = sfu_media.hook_sent(self.pc, self.counter, self.pacing_rate_bps)
 
     async def stop(self) -> None:
+        for pacer in self.pacers:
+            await pacer.stop()
         if self.pc is not None:
             await self.pc.close()
 
@@ -313,25 +335,42 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[index]
 
 
-def latencies_ms(
-    sent: list[tuple[str, int, float]], received: list[tuple[str, int, float]], kind: str
-) -> list[float]:
-    """Match each received sample to the latest send of the same packet key before it."""
-    send_times: dict[int, list[float]] = {}
-    for sample_kind, key, at in sent:
+@dataclass
+class Latencies:
+    """One path's per-packet latencies in ms: by kernel arrival, by app receive, keyframe."""
+
+    kernel: list[float]
+    app: list[float]
+    keyframe: list[bool]
+
+    def kernel_where(self, keyframe: bool) -> list[float]:
+        return [v for v, k in zip(self.kernel, self.keyframe, strict=True) if k == keyframe]
+
+
+def latencies_ms(sent: list[Sample], received: list[Sample], kind: str) -> Latencies:
+    """Match each received sample to the latest send of the same packet key before it.
+
+    Sample = (kind, key, app time, kernel arrival time, keyframe); on the sending side both
+    times are when the packet left and only there is keyframe known.
+    """
+    send_times: dict[int, list[tuple[float, bool]]] = {}
+    for sample_kind, key, at, _, keyframe in sent:
         if sample_kind == kind:
-            send_times.setdefault(key, []).append(at)
+            send_times.setdefault(key, []).append((at, keyframe))
     for times in send_times.values():
         times.sort()
-    values = []
-    for sample_kind, key, at in received:
+    result = Latencies([], [], [])
+    for sample_kind, key, app_at, kernel_at, _ in received:
         if sample_kind != kind or key not in send_times:
             continue
         times = send_times[key]
-        index = bisect.bisect_right(times, at) - 1
-        if index >= 0 and at - times[index] < 2.0:
-            values.append((at - times[index]) * 1000)
-    return values
+        index = bisect.bisect_right(times, (kernel_at, True)) - 1
+        if index >= 0 and kernel_at - times[index][0] < 2.0:
+            sent_at, keyframe = times[index]
+            result.kernel.append((kernel_at - sent_at) * 1000)
+            result.app.append((app_at - sent_at) * 1000)
+            result.keyframe.append(keyframe)
+    return result
 
 
 @dataclass
@@ -339,9 +378,9 @@ class Window:
     seconds: float
     cpu: dict[str, float]  # % of one core per process
     publisher: dict[str, Any]
-    publisher_samples: list[tuple[str, int, float]]
+    publisher_samples: list[Sample]
     direct: dict[str, Any] | None
-    direct_samples: list[tuple[str, int, float]]
+    direct_samples: list[Sample]
     reports: list[dict[str, Any]]
     publisher_state: str
 
@@ -368,6 +407,8 @@ async def measure(
         )
     )
     publisher.counter.open_window(start, end, 0)
+    for pacer in publisher.pacers:
+        pacer.max_queue = 0  # the longest pacer queue (packets) of this window
     if direct:
         direct.counter.open_window(start, end, 0)
     await asyncio.sleep(max(0.0, start - time.monotonic()))
@@ -399,19 +440,21 @@ async def measure(
     )
 
 
-def summarise_window(engine: str, kind: str, k: int, window: Window) -> dict[str, Any]:
+def summarise_window(engine: str, kind: str, k: int, window: Window, pacing: str) -> dict[str, Any]:
     sent_frames = window.publisher["frames"].get(kind, 0)
     sent_packets = window.publisher["packets"].get(kind, 0)
     ratios = []
     forwarded_packets = 0
-    received: list[tuple[str, int, float]] = []
-    direct_received: list[tuple[str, int, float]] = []
+    received: list[Sample] = []
+    direct_received: list[Sample] = []
     decoded = None
+    kernel_missing = 0
     for report in window.reports:
         received.extend(tuple(s) for s in report["samples"]["sfu"])  # type: ignore[misc]
         direct_received.extend(tuple(s) for s in report["samples"]["direct"])  # type: ignore[misc]
         decoded = decoded or report["decoded"]
         for subscriber in report["subscribers"]:
+            kernel_missing += subscriber.get("kernel_stamp_missing", 0)
             if subscriber["path"] != "sfu":
                 continue
             forwarded_packets += sum(subscriber["packets"].values())
@@ -422,6 +465,7 @@ def summarise_window(engine: str, kind: str, k: int, window: Window) -> dict[str
     row: dict[str, Any] = {
         "engine": engine,
         "kind": kind,
+        "pacing": pacing,
         "k": k,
         "window_s": round(window.seconds, 2),
         "sent_frames_per_s": round(sent_frames / window.seconds, 1),
@@ -447,25 +491,44 @@ def summarise_window(engine: str, kind: str, k: int, window: Window) -> dict[str
         "loadavg_1min": round(os.getloadavg()[0], 2),
         # % of the window the node's event loop was runnable but waiting for a CPU.
         "server_runqueue_wait_pct": round(window.cpu["server_runqueue_wait"], 2),
-        "latency_samples": len(sfu_lat),
+        "latency_samples": len(sfu_lat.kernel),
+        "latency_keyframe_samples": sum(sfu_lat.keyframe),
+        # Received samples whose kernel timestamp could not be read (app time used instead).
+        "kernel_stamp_missing": kernel_missing,
         "publisher_connection_state": window.publisher_state,
         "decoded": decoded,
     }
     if k == 0:
         row["full_rate"] = True
-    for name, values in (("sfu", sfu_lat), ("direct", direct_lat)):
-        row[f"{name}_p50_ms"] = _round(percentile(values, 50))
-        row[f"{name}_p99_ms"] = _round(percentile(values, 99))
+    # <path>_p50/p99 (what the table shows): to the kernel's arrival at the subscriber's
+    # socket; <path>_app_*: to when the load client's Python code got the packet;
+    # <path>_keyframe_* / <path>_delta_*: kernel-based, packets of keyframes / of other frames.
+    for name, lat in (("sfu", sfu_lat), ("direct", direct_lat)):
+        series = {
+            "": lat.kernel,
+            "_app": lat.app,
+            "_keyframe": lat.kernel_where(True),
+            "_delta": lat.kernel_where(False),
+        }
+        if kind != "video":
+            del series["_keyframe"], series["_delta"]
+        for suffix, values in series.items():
+            row[f"{name}{suffix}_p50_ms"] = _round(percentile(values, 50))
+            row[f"{name}{suffix}_p99_ms"] = _round(percentile(values, 99))
     # Keeping up = full rate and no standing backlog: a node that is seconds behind can still
     # deliver every frame for a while (its queues drain later), which is not keeping up.
     sfu_p50 = row["sfu_p50_ms"]
     row["lagging"] = sfu_p50 is not None and sfu_p50 > LAGGING_P50_MS
     row["full_rate"] = row["full_rate"] and not row["lagging"]
-    if sfu_lat and direct_lat and engine == "sfu":
-        row["added_p50_ms"] = _round(row["sfu_p50_ms"] - row["direct_p50_ms"])
-        row["added_p99_ms"] = _round(row["sfu_p99_ms"] - row["direct_p99_ms"])
-    else:
-        row["added_p50_ms"] = row["added_p99_ms"] = None
+    for suffix in ("", "_app", "_keyframe", "_delta") if kind == "video" else ("", "_app"):
+        for q in ("p50", "p99"):
+            sfu_value = row[f"sfu{suffix}_{q}_ms"]
+            direct_value = row[f"direct{suffix}_{q}_ms"]
+            row[f"added{suffix}_{q}_ms"] = (
+                _round(sfu_value - direct_value)
+                if engine == "sfu" and sfu_value is not None and direct_value is not None
+                else None
+            )
     return row
 
 
@@ -482,14 +545,17 @@ async def ramp(
     clients: list[ChildProcess],
     ks: list[int],
     seconds: float,
+    pacing: str,
 ) -> tuple[list[dict[str, Any]], str]:
     """Add subscribers step by step; one window per K. Returns rows and why it stopped."""
     import sfu_media
 
-    room = f"bench-{engine}-{kind}-{uuid.uuid4().hex[:6]}"
+    room = f"bench-{engine}-{kind}-{pacing}-{uuid.uuid4().hex[:6]}"
     source = sfu_media.PacketSource(sfu_media.load_clip(kind))
-    publisher = Publisher(node_channel, room, source, kind)
-    direct = DirectPublisher(source) if engine == "sfu" else None
+    # The direct connection is paced the same way, so the subtraction stays fair.
+    rate = PACE_MULTIPLIER * source.clip.bitrate if pacing == "browser" else None
+    publisher = Publisher(node_channel, room, source, kind, rate)
+    direct = DirectPublisher(source, rate) if engine == "sfu" else None
     pids = {"server": server_pid, "publisher": os.getpid()}
     pids.update({f"clients{i}": c.pid for i, c in enumerate(clients)})
     rows: list[dict[str, Any]] = []
@@ -514,7 +580,8 @@ async def ramp(
             await asyncio.sleep(2.0 + SETTLE_PER_JOIN * added)
             for attempt in range(1, ATTEMPTS + 1):
                 window = await measure(k, seconds, pids, clients, publisher, direct)
-                row = summarise_window(engine, kind, k, window)
+                row = summarise_window(engine, kind, k, window, pacing)
+                row["pacer_max_queue"] = max((p.max_queue for p in publisher.pacers), default=None)
                 row["attempt"] = attempt
                 log(format_row(row))
                 if row["full_rate"] or attempt == ATTEMPTS:
@@ -595,8 +662,9 @@ async def wait_receiving(clients: list[ChildProcess], expected: int, timeout: fl
 
 # --- report --------------------------------------------------------------------------------
 HEADER = (
-    f"{'engine':<10} {'kind':<5} {'K':>4} {'srv CPU%':>8} {'%/strm':>7} {'pkt/CPUs':>9} "
-    f"{'rate min':>8} {'add p50':>7} {'add p99':>7} {'sfu p50':>7} {'dir p50':>7} "
+    f"{'engine':<10} {'kind':<5} {'pace':<7} {'K':>4} {'srv CPU%':>8} {'%/strm':>7} "
+    f"{'pkt/CPUs':>9} {'rate min':>8} {'add p50':>7} {'add p99':>7} {'sfu p50':>7} "
+    f"{'sfu p99':>7} {'dir p50':>7} {'app p50':>7} {'app p99':>7} {'kf p99':>7} "
     f"{'clients%':>8} {'pub%':>5} {'srv wait%':>9} {'load':>5} {'decoded':>14}"
 )
 
@@ -613,12 +681,16 @@ def format_row(row: dict[str, Any]) -> str:
     elif decoded:
         decoded_text = f"{decoded['audio_frames'] / row['window_s']:.0f}/s"
     return (
-        f"{row['engine']:<10} {row['kind']:<5} {row['k']:>4} {row['server_cpu_pct']:>8.1f} "
+        f"{row['engine']:<10} {row['kind']:<5} {row.get('pacing', '?'):<7} {row['k']:>4} "
+        f"{row['server_cpu_pct']:>8.1f} "
         f"{show(row['server_cpu_pct_per_stream'], '.3f'):>7} "
         f"{show(row['forwarded_packets_per_cpu_s'], '.0f'):>9} "
         f"{show(row['rate_min'], '.0%'):>8} {show(row['added_p50_ms']):>7} "
         f"{show(row['added_p99_ms']):>7} "
-        f"{show(row['sfu_p50_ms']):>7} {show(row['direct_p50_ms']):>7} "
+        f"{show(row['sfu_p50_ms']):>7} {show(row['sfu_p99_ms']):>7} "
+        f"{show(row['direct_p50_ms']):>7} "
+        f"{show(row.get('sfu_app_p50_ms')):>7} {show(row.get('sfu_app_p99_ms')):>7} "
+        f"{show(row.get('sfu_keyframe_p99_ms')):>7} "
         f"{row['clients_cpu_pct']:>8.1f} {row['publisher_cpu_pct']:>5.1f} "
         f"{row['server_runqueue_wait_pct']:>9.1f} {row['loadavg_1min']:>5.1f} {decoded_text:>14}"
     )
@@ -658,10 +730,25 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
             "relay_over_sfu": round(relay_slope / sfu_slope, 1)
             if sfu_slope and relay_slope
             else None,
+            "pacing": full[0]["pacing"] if full else None,
             "added_p50_ms_worst": _worst(full, "added_p50_ms"),
             "added_p99_ms_worst": _worst(full, "added_p99_ms"),
+            "added_app_p50_ms_worst": _worst(full, "added_app_p50_ms"),
+            "added_app_p99_ms_worst": _worst(full, "added_app_p99_ms"),
         }
         summary[kind] = entry
+    unpaced = results["ramps"].get(UNPACED_VIDEO_RAMP, {}).get("rows", [])
+    full = [r for r in unpaced if r["full_rate"] and r["k"] > 0 and not r.get("discarded")]
+    if unpaced:
+        summary["video_unpaced"] = {
+            "pacing": "none",
+            "largest_full_rate_k": full[-1]["k"] if full else None,
+            "added_p50_ms_worst": _worst(full, "added_p50_ms"),
+            "added_p99_ms_worst": _worst(full, "added_p99_ms"),
+            "added_keyframe_p99_ms_worst": _worst(full, "added_keyframe_p99_ms"),
+            "added_app_p50_ms_worst": _worst(full, "added_app_p50_ms"),
+            "added_app_p99_ms_worst": _worst(full, "added_app_p99_ms"),
+        }
     return summary
 
 
@@ -691,6 +778,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sfu_ks = [0, 1, 10, 50, 100, 150, 200]
         sfu_ks = [k for k in sfu_ks if k <= args.max_k]
         relay_ks = [1, 5, 10]
+    # The full run measures video once more unpaced, after the paced ramps: the worst case of
+    # burst arrivals beside the browser-like figures.
+    unpaced_ks = (
+        [k for k in UNPACED_VIDEO_KS if k <= args.max_k]
+        if args.pacing == "browser"
+        and not args.quick
+        and "sfu" in args.engines
+        and "video" in args.kinds
+        else []
+    )
     video_clip = sfu_media.load_clip("video")
     audio_clip = sfu_media.load_clip("audio")
     results: dict[str, Any] = {
@@ -707,6 +804,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             },
             "audio": {"codec": "opus", "ptime_ms": 20, "kbps": round(audio_clip.bitrate / 1000)},
         },
+        "pacing": {
+            "mode": args.pacing,
+            "multiplier": PACE_MULTIPLIER,
+            "burst_interval_ms": sfu_media.PACE_INTERVAL * 1000,
+            "rates_kbps": {
+                "video": round(PACE_MULTIPLIER * video_clip.bitrate / 1000),
+                "audio": round(PACE_MULTIPLIER * audio_clip.bitrate / 1000),
+            }
+            if args.pacing == "browser"
+            else None,
+            "unpaced_video_ks": unpaced_ks,
+        },
+        "latency_clock": "kernel arrival at the subscriber socket (SIOCGSTAMPNS); *_app_*: "
+        "when the load client's Python code got the packet",
         "targets": TARGETS,
         "ramps": {},
         "notes": [],
@@ -730,16 +841,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 channel, ks = RELAY_CHANNEL, relay_ks
             try:
                 await wait_for_node(channel, server, "dump")
-                for kind in args.kinds:
-                    log(f"{engine} {kind}: K={ks}")
+                passes = [(f"{engine}-{kind}", kind, ks, args.pacing) for kind in args.kinds]
+                if engine == "sfu" and unpaced_ks:
+                    passes.append((UNPACED_VIDEO_RAMP, "video", unpaced_ks, "none"))
+                for name, kind, pass_ks, pacing in passes:
+                    log(f"{engine} {kind} pacing={pacing}: K={pass_ks}")
                     try:
                         rows, stopped = await ramp(
-                            engine, kind, channel, server.pid, clients, ks, args.window
+                            engine, kind, channel, server.pid, clients, pass_ks, args.window, pacing
                         )
                     except Exception as exc:
                         log(f"{engine} {kind} failed: {exc!r}")
                         rows, stopped = [], f"failed: {exc!r}"
-                    results["ramps"][f"{engine}-{kind}"] = {"rows": rows, "stopped": stopped}
+                    results["ramps"][name] = {"rows": rows, "stopped": stopped, "pacing": pacing}
             finally:
                 await stop_server(server)
     finally:
@@ -756,9 +870,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def print_report(results: dict[str, Any], out: Path) -> None:
     m = results["machine"]
     print(f"\nSFU benchmark {results['started']} on {m['nproc']} x {m['cpu_model']}")
+    print(f"publisher pacing: {pacing_text(results)}")
     print(
         "CPU as % of one core; latency in ms (add = SFU path minus direct path); "
         "rate = worst subscriber"
+    )
+    print(
+        "latency to the kernel's arrival at the subscriber socket; app = SFU path to when the "
+        "load client got it; kf = SFU path, keyframe packets"
     )
     print(
         "srv wait% = share of the window the node was runnable but waiting for a CPU; "
@@ -778,17 +897,42 @@ def print_report(results: dict[str, Any], out: Path) -> None:
     print(f"\nJSON: {out}")
 
 
+def pacing_text(results: dict[str, Any]) -> str:
+    pacing = results.get("pacing")
+    if not pacing:
+        return "none (aiortc whole-frame bursts)"
+    if pacing["mode"] == "browser":
+        text = (
+            f"browser-like ({pacing['multiplier']:g} x the clip bitrate = "
+            f"{pacing['rates_kbps']['video']} kbps video / {pacing['rates_kbps']['audio']} kbps "
+            f"audio, {pacing['burst_interval_ms']:g} ms bursts)"
+        )
+    else:
+        text = "none (aiortc whole-frame bursts)"
+    if pacing.get("unpaced_video_ks"):
+        text += f"; video also unpaced at K={pacing['unpaced_video_ks']}"
+    return text
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The tables docs/performance.md keeps, from a results JSON (`--markdown FILE`)."""
     m = results["machine"]
     lines = [
         f"Run {results['started']}: {m['nproc']} x {m['cpu_model']}, {results['window_s']:g} s "
-        f"windows, loadavg at start {m['loadavg_at_start'][0]:.1f}.",
+        f"windows, loadavg at start {m['loadavg_at_start'][0]:.1f}. Publisher pacing: "
+        f"{pacing_text(results)}. "
+        + (
+            "Latency to the kernel's arrival at the subscriber's socket; app = to when the load "
+            "client's Python code got the packet."
+            if "latency_clock" in results
+            else "Latency to when the load client got the packet (run before kernel timestamps)."
+        ),
         "",
-        "| engine | kind | K | node CPU % | % per stream | fwd pkt/CPU-s | worst sub rate "
-        "| added p50 / p99 ms | SFU path p50 / p99 | direct p50 / p99 | load clients CPU % "
+        "| engine | kind | pacing | K | node CPU % | % per stream | fwd pkt/CPU-s "
+        "| worst sub rate | added p50 / p99 ms | SFU path p50 / p99 | direct p50 / p99 "
+        "| SFU path app p50 / p99 | SFU path keyframe pkts p50 / p99 | load clients CPU % "
         "(per process) | node waited for CPU % | decoded |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def show(value: Any, spec: str = ".2f") -> str:
@@ -807,18 +951,23 @@ def markdown(results: dict[str, Any]) -> str:
                 decoded_text = f"{decoded['audio_frames'] / r['window_s']:.0f}/s"
             note = " (1st try, discarded)" if r.get("discarded") else ""
             lines.append(
-                f"| {r['engine']}{note} | {r['kind']} | {r['k']} | {r['server_cpu_pct']:.1f} "
+                f"| {r['engine']}{note} | {r['kind']} | {r.get('pacing', 'none')} | {r['k']} "
+                f"| {r['server_cpu_pct']:.1f} "
                 f"| {show(r['server_cpu_pct_per_stream'], '.3f')} "
                 f"| {show(r['forwarded_packets_per_cpu_s'], '.0f')} "
                 f"| {show(r['rate_min'], '.0%')} "
                 f"| {show(r['added_p50_ms'], '.1f')} / {show(r['added_p99_ms'], '.1f')} "
                 f"| {show(r['sfu_p50_ms'], '.1f')} / {show(r['sfu_p99_ms'], '.1f')} "
                 f"| {show(r['direct_p50_ms'], '.1f')} / {show(r['direct_p99_ms'], '.1f')} "
+                f"| {show(r.get('sfu_app_p50_ms'), '.1f')} / "
+                f"{show(r.get('sfu_app_p99_ms'), '.1f')} "
+                f"| {show(r.get('sfu_keyframe_p50_ms'), '.1f')} / "
+                f"{show(r.get('sfu_keyframe_p99_ms'), '.1f')} "
                 f"| {r['clients_cpu_pct']:.1f} "
                 f"({' + '.join(f'{v:.1f}' for v in r['clients_cpu_pct_per_process'])}) "
                 f"| {r['server_runqueue_wait_pct']:.0f} | {decoded_text} |"
             )
-        lines.append(f"| {name}: {ramp_result['stopped']} |||||||||||||")
+        lines.append(f"| {name}: {ramp_result['stopped']} ||||||||||||||||")
     lines += ["", "| kind | summary |", "|---|---|"]
     for kind, entry in results["summary"].items():
         lines.append(f"| {kind} | {json.dumps(entry)} |")
@@ -840,6 +989,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--kinds", nargs="+", default=["video", "audio"], choices=["video", "audio"]
+    )
+    parser.add_argument(
+        "--pacing",
+        choices=["browser", "none"],
+        default="browser",
+        help="publisher pacing: browser = libwebrtc-like (2.5 x bitrate, 5 ms bursts), none = "
+        "aiortc's whole-frame bursts (default browser; a full run adds an unpaced video pass)",
     )
     parser.add_argument("--markdown", metavar="JSON", help="print a results file as tables, exit")
     args = parser.parse_args()

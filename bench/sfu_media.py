@@ -9,6 +9,12 @@
   routing, jitter buffer and decoder). Both key packets by a CRC of the payload's last bytes,
   which a forwarder does not change (it may rewrite the RTP header and the VP8 descriptor at the
   start of the payload), so the same packet is recognised on both sides of the SFU.
+- Receive times: each received sample carries two clocks, the kernel's arrival time of the
+  datagram at the subscriber's socket (SIOCGSTAMPNS, read in aioice's datagram callback right
+  after the datagram was read) and the time the load client's Python code processed it. The
+  first is what the SFU is measured by; the second adds the load clients' own queueing.
+- Pacing: `Pacer` spreads a publisher's RTP like a browser's pacer (libwebrtc PacingController:
+  2.5 x the target bitrate, 5 ms bursts) instead of aiortc's whole-frame bursts.
 - Loopback only: aioice gathers host candidates on 127.0.0.1 only, no ICE servers.
 """
 
@@ -16,12 +22,15 @@ from __future__ import annotations
 
 import array
 import asyncio
+import collections
+import fcntl
 import fractions
 import logging
 import math
 import pickle
 import random
 import re
+import struct
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -30,8 +39,10 @@ from pathlib import Path
 from typing import Any
 
 import av
-from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc import RTCConfiguration, RTCPeerConnection, clock
 from aiortc.mediastreams import MediaStreamTrack
+
+from sfu.codecs import is_vp8_keyframe_start
 
 logger = logging.getLogger(__name__)
 
@@ -271,6 +282,10 @@ class PacketSource:
 
 # --- probes --------------------------------------------------------------------------------
 _RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([A-Za-z0-9-]+)/", re.MULTILINE)
+_ABS_SEND_TIME = re.compile(
+    r"^a=extmap:(\d+)(?:/\w+)? http://www\.webrtc\.org/experiments/rtp-hdrext/abs-send-time",
+    re.MULTILINE,
+)
 
 
 def payload_kinds(sdp: str) -> dict[int, str]:
@@ -289,8 +304,12 @@ def payload_kinds(sdp: str) -> dict[int, str]:
     return kinds
 
 
-def packet_key(data: bytes) -> tuple[int, int, int]:
-    """(payload type, marker, CRC of the payload's last bytes) of a plaintext RTP packet."""
+def vp8_payload_types(sdp: str) -> set[int]:
+    return {int(pt) for pt, name in _RTPMAP.findall(sdp) if name.lower() == "vp8"}
+
+
+def _payload_bounds(data: bytes) -> tuple[int, int]:
+    """Start and end of a plaintext RTP packet's payload (after the header, before padding)."""
     first = data[0]
     position = 12 + 4 * (first & 0x0F)
     if first & 0x10:
@@ -298,8 +317,59 @@ def packet_key(data: bytes) -> tuple[int, int, int]:
     end = len(data)
     if first & 0x20:
         end -= data[-1]
+    return position, end
+
+
+def packet_key(data: bytes) -> tuple[int, int, int]:
+    """(payload type, marker, CRC of the payload's last bytes) of a plaintext RTP packet."""
+    position, end = _payload_bounds(data)
     tail = data[max(position, end - TAIL_BYTES) : end]
     return data[1] & 0x7F, data[1] >> 7, zlib.crc32(tail)
+
+
+# --- kernel receive timestamps -------------------------------------------------------------
+SIOCGSTAMPNS = 0x8907  # linux/sockios.h: struct timespec of the last packet passed to the user
+_TIMESPEC = struct.Struct("@qq")
+_TIMESPEC_BUFFER = bytes(_TIMESPEC.size)
+
+
+def kernel_arrival(fd: int) -> float | None:
+    """When the datagram last read from socket `fd` reached it, in CLOCK_MONOTONIC seconds.
+
+    SIOCGSTAMPNS gives the kernel's receive timestamp (CLOCK_REALTIME) of the last datagram
+    handed to user space on that socket, so it must be read right after that read, before the
+    next one: aioice's datagram callback runs synchronously after asyncio's recvfrom(). The
+    first call enables timestamping on the socket (it fails with ENOENT if nothing was received
+    yet; a datagram that arrived before reads as "now"). SO_TIMESTAMP(NS) must NOT be set: with
+    it the kernel puts the stamp in a control message only and this ioctl fails with ENOENT
+    (checked on Linux 6.18). Converted with the REALTIME -> MONOTONIC offset of this moment,
+    because the publisher records CLOCK_MONOTONIC.
+    """
+    try:
+        raw = fcntl.ioctl(fd, SIOCGSTAMPNS, _TIMESPEC_BUFFER)
+    except OSError:
+        return None
+    seconds, nanoseconds = _TIMESPEC.unpack(raw)
+    offset_ns = time.monotonic_ns() - time.time_ns()
+    return (seconds * 1_000_000_000 + nanoseconds + offset_ns) / 1e9
+
+
+def _nominated_socket_fd(connection: Any) -> int:
+    """The fd of aioice's socket for the nominated pair (-1 before ICE nominates one).
+
+    With loopback_only() a connection has one host candidate, so one socket: every datagram
+    of the connection arrives on it.
+    """
+    pair = connection._nominated.get(1)
+    if pair is None:
+        return -1
+    sock = pair.protocol.transport.get_extra_info("socket")
+    return -1 if sock is None else int(sock.fileno())
+
+
+# A sample: (kind, key, app time, kernel arrival time, keyframe packet), CLOCK_MONOTONIC.
+# On the sending side both times are when the packet left; keyframe is known only there.
+Sample = tuple[str, int, float, float, bool]
 
 
 @dataclass
@@ -309,19 +379,42 @@ class StreamCounter:
     kinds: dict[int, str] = field(default_factory=dict)
     packets: dict[str, int] = field(default_factory=dict)
     frames: dict[str, int] = field(default_factory=dict)
-    samples: list[tuple[str, int, float]] = field(default_factory=list)  # kind, key, time
+    samples: list[Sample] = field(default_factory=list)
     last_packet: float = 0.0
     total_packets: int = 0
+    # Receive samples whose kernel timestamp could not be read (their app time stands in).
+    kernel_missing: int = 0
     # Only packets inside [window_start, window_end) count: every process of the benchmark
     # gets the same CLOCK_MONOTONIC bounds, so their windows line up exactly.
     window_start: float = float("inf")
     window_end: float = float("inf")
     sample_mask: int = SAMPLE_MASK
+    # Sending side only: VP8 payload types whose keyframes are tracked (a keyframe's packets
+    # share the RTP timestamp of its first packet, the one is_vp8_keyframe_start recognises).
+    vp8_payload_types: set[int] = field(default_factory=set)
+    _keyframe_timestamp: bytes = b""
 
-    def record(self, data: bytes) -> None:
+    def record(
+        self,
+        data: bytes,
+        fd: int = -1,
+        arrived: float | None = None,
+        kernel_expected: bool = False,
+    ) -> None:
+        """Count a plaintext RTP packet; `fd`: read its kernel arrival time from that socket
+        (only for sampled packets: the read must happen before the socket's next datagram);
+        `arrived`: a kernel arrival time read earlier (`kernel_expected`: it should be there).
+        Without either (the sending side) the sample's two times are both "now"."""
         now = time.monotonic()
         self.last_packet = now
         self.total_packets += 1
+        pt = data[1] & 0x7F
+        keyframe = False
+        if pt in self.vp8_payload_types:
+            position, end = _payload_bounds(data)
+            if is_vp8_keyframe_start(data[position : min(end, position + 8)]):
+                self._keyframe_timestamp = data[4:8]
+            keyframe = data[4:8] == self._keyframe_timestamp
         if not self.window_start <= now < self.window_end:
             return
         pt, marker, key = packet_key(data)
@@ -330,42 +423,192 @@ class StreamCounter:
         if marker:
             self.frames[kind] = self.frames.get(kind, 0) + 1
         if key & self.sample_mask == 0 and kind in ("video", "audio"):
-            self.samples.append((kind, key, now))
+            if arrived is None and fd >= 0:
+                arrived = kernel_arrival(fd)
+            if arrived is None:
+                arrived = now
+                self.kernel_missing += fd >= 0 or kernel_expected
+            self.samples.append((kind, key, now, arrived, keyframe))
 
     def open_window(self, start: float, end: float, sample_mask: int) -> None:
         self.packets = {}
         self.frames = {}
         self.samples = []
+        self.kernel_missing = 0
         self.window_start, self.window_end, self.sample_mask = start, end, sample_mask
 
     def report(self) -> dict[str, Any]:
-        return {"packets": dict(self.packets), "frames": dict(self.frames)}
+        return {
+            "packets": dict(self.packets),
+            "frames": dict(self.frames),
+            "kernel_stamp_missing": self.kernel_missing,
+        }
 
 
 def _is_rtcp(data: bytes) -> bool:
     return len(data) >= 2 and 192 <= data[1] <= 223
 
 
-def hook_sent(pc: RTCPeerConnection, counter: StreamCounter) -> None:
-    """Record every RTP packet a publisher connection sends (call after setLocalDescription)."""
+# --- pacing --------------------------------------------------------------------------------
+# libwebrtc's pacer (modules/pacing/pacing_controller.cc): PacingController::
+# kDefaultPaceMultiplier = 2.5 (pacing rate = 2.5 x the target bitrate) and
+# kDefaultMinPacketLimit = 5 ms ("time limit between packet bursts": the process interval,
+# each burst spends the media budget of the time elapsed, IntervalBudget without build-up of
+# unused budget, a packet may overdraw it and the debt is paid by the next bursts).
+PACE_MULTIPLIER = 2.5
+PACE_INTERVAL = 0.005
+
+
+class Pacer:
+    """A FIFO leaky bucket in front of a DTLS transport's `_send_rtp` (RTP only).
+
+    Packets wait in order; every PACE_INTERVAL the budget grows by rate x elapsed time (at most
+    one interval's worth when it is not in debt) and packets leave while it is positive. A
+    packet reaching an empty queue with budget left goes at once. Each packet is recorded and
+    its abs-send-time stamped when it actually leaves, as a browser's pacer does, so pacing
+    delay is not counted as network/SFU latency and the SFU's bandwidth estimator sees real
+    send times.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[bytes], Awaitable[None]],
+        rate_bps: float,
+        counter: StreamCounter,
+        abs_send_time_id: int | None,
+    ) -> None:
+        self._send = send
+        self._bytes_per_second = rate_bps / 8
+        self._counter = counter
+        self._abs_send_time_id = abs_send_time_id
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._budget = 0.0
+        self._last_process = time.monotonic()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.max_queue = 0
+
+    async def enqueue(self, data: bytes) -> None:
+        self._queue.append(data)
+        self.max_queue = max(self.max_queue, len(self._queue))
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._queue.clear()
+
+    def _grow_budget(self, now: float) -> None:
+        elapsed = min(now - self._last_process, 0.030)  # libwebrtc: kMaxProcessingInterval
+        self._last_process = now
+        interval_bytes = self._bytes_per_second * PACE_INTERVAL
+        if self._budget < 0:
+            self._budget = min(self._budget + elapsed * self._bytes_per_second, interval_bytes)
+        else:
+            self._budget = min(elapsed * self._bytes_per_second, interval_bytes)
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            self._grow_budget(time.monotonic())
+            while self._queue and self._budget > 0:
+                data = self._queue.popleft()
+                self._budget -= len(data)
+                if self._abs_send_time_id is not None:
+                    data = _stamp_abs_send_time(data, self._abs_send_time_id)
+                self._counter.record(data)
+                try:
+                    await self._send(data)
+                except ConnectionError:  # closing: drop what is queued
+                    self._queue.clear()
+            if self._queue:
+                await asyncio.sleep(PACE_INTERVAL)
+
+
+def _stamp_abs_send_time(data: bytes, extension_id: int) -> bytes:
+    """Rewrite the abs-send-time one-byte header extension (6.18 fixed point, 24 bits)."""
+    first = data[0]
+    if not first & 0x10:
+        return data
+    start = 12 + 4 * (first & 0x0F)
+    if data[start : start + 2] != b"\xbe\xde":
+        return data
+    end = start + 4 + 4 * int.from_bytes(data[start + 2 : start + 4], "big")
+    position = start + 4
+    while position < end:
+        header = data[position]
+        if header == 0:  # padding
+            position += 1
+            continue
+        element_id, length = header >> 4, (header & 0x0F) + 1
+        if element_id == 15:
+            break
+        if element_id == extension_id and length == 3:
+            stamp = ((clock.current_ntp_time() >> 14) & 0xFFFFFF).to_bytes(3, "big")
+            return data[: position + 1] + stamp + data[position + 4 :]
+        position += 1 + length
+    return data
+
+
+def hook_sent(
+    pc: RTCPeerConnection, counter: StreamCounter, pacing_rate_bps: float | None = None
+) -> list[Pacer]:
+    """Record every RTP packet a publisher connection sends (call after setRemoteDescription).
+
+    With pacing_rate_bps, RTP goes through a Pacer at that rate (RTCP does not: a browser's
+    pacer only queues media) and is recorded when it leaves; the pacers are returned so the
+    caller can stop them.
+    """
+    counter.vp8_payload_types = vp8_payload_types(pc.localDescription.sdp)
+    abs_send_time = _ABS_SEND_TIME.search(pc.remoteDescription.sdp)
+    abs_send_time_id = int(abs_send_time.group(1)) if abs_send_time else None
+    pacers: list[Pacer] = []
     for transport in {t.sender.transport for t in pc.getTransceivers()}:
         original: Callable[[bytes], Awaitable[None]] = transport._send_rtp
 
-        async def send_and_record(
-            data: bytes, original: Callable[[bytes], Awaitable[None]] = original
-        ) -> None:
-            if not _is_rtcp(data):
-                counter.record(data)
-            await original(data)
+        if pacing_rate_bps:
+            pacer = Pacer(original, pacing_rate_bps, counter, abs_send_time_id)
+            pacers.append(pacer)
 
-        transport._send_rtp = send_and_record  # type: ignore[method-assign]
+            async def pace(
+                data: bytes,
+                original: Callable[[bytes], Awaitable[None]] = original,
+                pacer: Pacer = pacer,
+            ) -> None:
+                if _is_rtcp(data):
+                    await original(data)
+                else:
+                    await pacer.enqueue(data)
+
+            transport._send_rtp = pace  # type: ignore[method-assign]
+        else:
+
+            async def send_and_record(
+                data: bytes, original: Callable[[bytes], Awaitable[None]] = original
+            ) -> None:
+                if not _is_rtcp(data):
+                    counter.record(data)
+                await original(data)
+
+            transport._send_rtp = send_and_record  # type: ignore[method-assign]
+    return pacers
+
+
+def _is_srtp(data: bytes) -> bool:
+    return 127 < data[0] < 192 and not 192 <= data[1] <= 223
 
 
 def hook_received(pc: RTCPeerConnection, counter: StreamCounter, *, decode: bool) -> None:
     """Record every RTP packet a subscriber connection receives, after SRTP, before parsing.
 
     With decode=False the packet stops here: no jitter buffer, no decoder (a cheap load
-    client); with decode=True it goes on to aiortc's receiver and decoder as usual.
+    client); with decode=True it goes on to aiortc's receiver and decoder as usual. Either
+    way the kernel arrival time is read in aioice's datagram callback.
     """
     for transport in {t.receiver.transport for t in pc.getTransceivers()}:
         if getattr(transport, "_bench_hooked", False):
@@ -374,11 +617,17 @@ def hook_received(pc: RTCPeerConnection, counter: StreamCounter, *, decode: bool
         original = transport._handle_rtp_data
 
         if decode:
+            arrivals = _stash_kernel_arrivals(transport)
 
             async def record_and_pass(
-                data: bytes, arrival_time_ms: int, original: Any = original
+                data: bytes,
+                arrival_time_ms: int,
+                original: Any = original,
+                arrivals: dict[bytes, float] = arrivals,
             ) -> None:
-                counter.record(data)
+                # The RTP header is not encrypted: SSRC + sequence number find the datagram.
+                arrived = arrivals.pop(data[8:12] + data[2:4], None)
+                counter.record(data, arrived=arrived, kernel_expected=True)
                 await original(data, arrival_time_ms)
 
             transport._handle_rtp_data = record_and_pass  # type: ignore[method-assign]
@@ -391,24 +640,56 @@ def hook_received(pc: RTCPeerConnection, counter: StreamCounter, *, decode: bool
             _shortcut_srtp(transport, counter)
 
 
+def _stash_kernel_arrivals(dtls: Any) -> dict[bytes, float]:
+    """Kernel arrival time of each SRTP datagram, by SSRC + sequence number (decode path).
+
+    The decoding subscriber's packets reach _handle_rtp_data later, through aioice's queue and
+    aiortc's receive coroutine; the timestamp must be read in the datagram callback.
+    """
+    connection = dtls.transport._connection
+    original = connection.data_received
+    arrivals: dict[bytes, float] = {}
+    socket_fd = -1
+
+    def data_received(data: bytes, component: int) -> None:
+        nonlocal socket_fd
+        if _is_srtp(data):
+            if socket_fd < 0:
+                socket_fd = _nominated_socket_fd(connection)
+            arrived = kernel_arrival(socket_fd) if socket_fd >= 0 else None
+            if arrived is not None:
+                if len(arrivals) > 4096:  # dropped by SRTP (replays): do not grow
+                    arrivals.clear()
+                arrivals[data[8:12] + data[2:4]] = arrived
+        original(data, component)
+
+    connection.data_received = data_received
+    return arrivals
+
+
 def _shortcut_srtp(dtls: Any, counter: StreamCounter) -> None:
     """Count SRTP straight from aioice's datagram callback (the cheap load client).
 
     aioice queues every datagram for RTCDtlsTransport's receive coroutine; for a client that
     only counts, that queue and coroutine cost as much as the SFU's forwarding. Once SRTP is
-    up, RTP is decrypted and counted right here; DTLS, STUN and RTCP take the usual path.
+    up, RTP is decrypted and counted right here (with the socket, for its kernel arrival
+    time); DTLS, STUN and RTCP take the usual path.
     """
     connection = dtls.transport._connection
     original = connection.data_received
+    socket_fd = -1
 
     def data_received(data: bytes, component: int) -> None:
+        nonlocal socket_fd
         srtp = dtls._rx_srtp
-        if srtp is not None and 127 < data[0] < 192 and not 192 <= data[1] <= 223:
+        if srtp is not None and _is_srtp(data):
             try:
                 plain = srtp.unprotect(data)
             except Exception:  # replayed or corrupt: aiortc would drop it too
                 return
-            counter.record(plain)
+            if socket_fd < 0:
+                socket_fd = _nominated_socket_fd(connection)
+            counter.record(plain, socket_fd)
             return
         original(data, component)
 
