@@ -168,6 +168,14 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     # The DatabaseScheduler copies this into a django-celery-beat PeriodicTask at start-up.
     "rooms-send-due-reminders": {"task": "rooms.tasks.send_due_reminders", "schedule": 60.0},
+    # Participants whose web process died leave their call (docs/protocol.md, "Reconnecting").
+    # A run left waiting in the queue past the next one is dropped (django-celery-beat's
+    # name for `expires`): the next run does the same work with fresher data.
+    "rooms-sweep-abandoned-participants": {
+        "task": "rooms.tasks.sweep_abandoned_participants",
+        "schedule": 30.0,
+        "options": {"expire_seconds": 25},
+    },
 }
 
 # A cache shared by every process (django-ratelimit counts join-code guesses in it).
@@ -180,6 +188,11 @@ CACHES = {
 }
 # Wrong or forbidden join codes a user (or an address) may try before getting 429s.
 ROOMS_JOIN_GUESS_RATE: str = env.str("ROOMS_JOIN_GUESS_RATE", default="30/10m")
+# How often each call connection refreshes its presence row (Participant.last_seen_at): one
+# UPDATE per connection. A participant silent for three periods is taken for gone (its web
+# process died) by the beat sweep, so it leaves 60-90 s after the crash with the default.
+# PRESENCE_, not SIGNALING_: nothing goes over the socket, it is the shared presence state.
+PRESENCE_HEARTBEAT_SECONDS: float = env.float("PRESENCE_HEARTBEAT_SECONDS", default=20.0)
 
 # --- Auth (django-allauth) ------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

@@ -265,8 +265,9 @@ class Participant(models.Model):
     """One browser tab (peer) in a meeting's call, from join to leave.
 
     Rows with `left_at` unset are who is present now (a peer whose socket dropped stays
-    present, `disconnected_at` set, for the reconnect grace period); older rows are the
-    attendance record. Written only by rooms.signaling.presence.
+    present, `disconnected_at` set, for the reconnect grace period; one whose connection
+    stopped refreshing `last_seen_at` is swept out); older rows are the attendance record.
+    Written only by rooms.signaling.presence.
     """
 
     meeting = models.ForeignKey(
@@ -288,12 +289,26 @@ class Participant(models.Model):
     # The signaling consumer's channel, so a reconnect can close a half-open old socket.
     channel_name = models.CharField(max_length=200, blank=True, default="")
     joined_at = models.DateTimeField(default=timezone.now)
+    # Refreshed by the connection every PRESENCE_HEARTBEAT_SECONDS while it is open: a present
+    # participant it stops moving for belongs to a web process that died (the presence sweep).
+    last_seen_at = models.DateTimeField(default=timezone.now)
     disconnected_at = models.DateTimeField(null=True, blank=True)
     left_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["joined_at", "pk"]
-        indexes = [models.Index(fields=["meeting", "left_at"], name="participant_present_idx")]
+        indexes = [
+            models.Index(fields=["meeting", "left_at"], name="participant_present_idx"),
+            # The sweep reads every present row of every meeting; the attendance record grows
+            # without bound, so it needs an index of the present rows alone. Not on
+            # last_seen_at: the heartbeat then changes no indexed column (PostgreSQL can keep
+            # those frequent updates HOT).
+            models.Index(
+                fields=["meeting"],
+                condition=Q(left_at__isnull=True),
+                name="participant_present_rows_idx",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["meeting", "peer_id"],

@@ -1,4 +1,5 @@
-"""Celery tasks of the meetings domain: calendar emails and the reminder beat."""
+"""Celery tasks of the meetings domain: calendar emails, the reminder beat and the presence
+sweep."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from rooms import emails, reminders
 from rooms.models import Invitation, Meeting
+from rooms.signaling import departures
 
 logger = logging.getLogger(__name__)
 
@@ -42,3 +44,11 @@ def send_calendar_email(meeting_id: int, email: str, kind: str) -> bool:
 def send_due_reminders() -> int:
     """Run by beat every minute (CELERY_BEAT_SCHEDULE in settings)."""
     return reminders.send_due_reminders()
+
+
+@shared_task
+def sweep_abandoned_participants() -> int:
+    """Run by beat every 30 s (CELERY_BEAT_SCHEDULE): participants whose web process died
+    (no heartbeat for three PRESENCE_HEARTBEAT_SECONDS, or a grace period nobody ended) leave
+    their call, as with a leave. Returns how many left."""
+    return len(departures.sweep_abandoned())

@@ -5,22 +5,37 @@ admin's view of a live meeting and the meeting's status (live while anyone is pr
 when the last one leaves) all come from here. A participant whose WebSocket dropped stays
 present, marked disconnected, for the reconnect grace period; only then do they leave.
 
+A web process can die without running any of that (killed, crashed, an exception out of its
+consumer): its rows would stay present forever. So every open connection refreshes its row's
+`last_seen_at` (`heartbeat`, every PRESENCE_HEARTBEAT_SECONDS) and a beat task sweeps out
+present rows that nobody has refreshed for SILENT_HEARTBEATS periods, and disconnected rows
+whose grace period ended with nobody left to end it (`abandoned_participants`,
+`leave_abandoned`; rooms.signaling.departures does the rest of the departure).
+
 Synchronous (ORM) functions: the consumer calls them through database_sync_to_async.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from rooms.models import Meeting, Participant
 
 logger = logging.getLogger(__name__)
+
+# A connected participant whose row has not been refreshed for this many heartbeat periods is
+# taken for gone. Three, so that one slow or failed refresh (a busy event loop, a database
+# blip) never sweeps out someone who is still there.
+SILENT_HEARTBEATS = 3
 
 
 class PeerIdTaken(Exception):
@@ -43,6 +58,14 @@ class Entry:
 class Departure:
     left: bool  # False: the peer had already left, or resumed on another connection
     last: bool  # nobody is present any more: the meeting has ended
+
+
+class Liveness(enum.Enum):
+    """What a connection's heartbeat found."""
+
+    OWNED = "owned"  # refreshed: this connection still holds the peer
+    TAKEN_OVER = "taken_over"  # the peer resumed on another connection
+    GONE = "gone"  # the peer is not present any more (left, or swept out)
 
 
 def active(meeting_id: int) -> Any:
@@ -84,7 +107,18 @@ def enter(
             existing.display_name = display_name
             existing.role = role
             existing.disconnected_at = None
-            existing.save(update_fields=["channel_name", "display_name", "role", "disconnected_at"])
+            # A resume is a sign of life: a sweep that chose this row before the reconnect
+            # finds it no longer abandoned when it comes to leave it.
+            existing.last_seen_at = timezone.now()
+            existing.save(
+                update_fields=[
+                    "channel_name",
+                    "display_name",
+                    "role",
+                    "disconnected_at",
+                    "last_seen_at",
+                ]
+            )
             return Entry(existing, resumed=True, replaced_channel=replaced, first=False)
         first = not active(meeting.pk).exists()
         participant = Participant.objects.create(
@@ -110,6 +144,22 @@ def check_peer_owner(meeting_id: int, peer_id: str, user: Any, guest_key: str) -
         raise PeerIdTaken(peer_id)
 
 
+def heartbeat(meeting_id: int, peer_id: str, channel_name: str) -> Liveness:
+    """The connection on this channel is alive: one UPDATE by the partial unique index."""
+    refreshed = (
+        active(meeting_id)
+        .filter(peer_id=peer_id, channel_name=channel_name, disconnected_at__isnull=True)
+        .update(last_seen_at=timezone.now())
+    )
+    if refreshed:
+        return Liveness.OWNED
+    return Liveness.TAKEN_OVER if is_present(meeting_id, peer_id) else Liveness.GONE
+
+
+def is_present(meeting_id: int, peer_id: str) -> bool:
+    return bool(active(meeting_id).filter(peer_id=peer_id).exists())
+
+
 def mark_disconnected(meeting_id: int, peer_id: str, channel_name: str) -> bool:
     """The peer's socket on this channel dropped; its grace period starts. False when another
     connection has already taken the peer over (nothing to wait for)."""
@@ -129,29 +179,54 @@ def leave(
 ) -> Departure:
     """The peer leaves. With `channel_name`, only if that connection still owns the peer; with
     `only_if_disconnected`, only if it did not reconnect meanwhile (the grace period's end)."""
+    condition = Q(peer_id=peer_id)
+    if channel_name is not None:
+        condition &= Q(channel_name=channel_name)
+    if only_if_disconnected:
+        condition &= Q(disconnected_at__isnull=False)
+    return _leave_where(meeting, lambda: condition)
+
+
+def abandoned_participants(
+    *, heartbeat_seconds: float, grace_seconds: float, limit: int = 1000
+) -> list[Participant]:
+    """Present participants, in any meeting, whose web process is gone: connected ones whose
+    row nobody refreshed for SILENT_HEARTBEATS heartbeats, and disconnected ones well past
+    their grace period (the process that would have ended it died). Oldest first, at most
+    `limit` (the next sweep takes the rest)."""
+    rows = Participant.objects.filter(left_at__isnull=True).filter(
+        _abandoned(heartbeat_seconds=heartbeat_seconds, grace_seconds=grace_seconds)
+    )
+    return list(rows.select_related("meeting").order_by("pk")[:limit])
+
+
+def leave_abandoned(
+    participant: Participant, *, heartbeat_seconds: float, grace_seconds: float
+) -> Departure:
+    """The sweep's leave: only if the row is still present and abandoned when the meeting is
+    locked. A reconnect meanwhile (enter refreshes last_seen_at and clears disconnected_at), a
+    heartbeat, or another sweep that got there first makes it a no-op."""
+    return _leave_where(
+        participant.meeting,
+        lambda: (
+            Q(pk=participant.pk)
+            & _abandoned(heartbeat_seconds=heartbeat_seconds, grace_seconds=grace_seconds)
+        ),
+    )
+
+
+def expire_abandoned(meeting: Meeting, grace: float, heartbeat: float) -> list[str]:
+    """At a join: this meeting's abandoned participants (as for the sweep) leave now, without
+    waiting for it; returns their peer ids (for peerClosed). Under the meeting's lock, as
+    enter takes it: a reconnect is either seen or not, never half-way."""
     with transaction.atomic():
         Meeting.objects.select_for_update().filter(pk=meeting.pk).first()
-        rows = active(meeting.pk).filter(peer_id=peer_id)
-        if channel_name is not None:
-            rows = rows.filter(channel_name=channel_name)
-        if only_if_disconnected:
-            rows = rows.filter(disconnected_at__isnull=False)
-        left = bool(rows.update(left_at=timezone.now()))
-        last = left and not active(meeting.pk).exists()
-    if last:
-        _call_status(meeting, "mark_ended")
-    return Departure(left=left, last=last)
-
-
-def expire_abandoned(meeting: Meeting, grace: float) -> list[str]:
-    """Peers disconnected for well over the grace period: their server process died before
-    their grace period ended. They leave now; returns their peer ids (for peerClosed)."""
-    cutoff = timezone.now() - dt.timedelta(seconds=grace * 2 + 5)
-    with transaction.atomic():
-        rows = active(meeting.pk).filter(disconnected_at__lt=cutoff)
+        rows = active(meeting.pk).filter(
+            _abandoned(heartbeat_seconds=heartbeat, grace_seconds=grace)
+        )
         peer_ids = list(rows.values_list("peer_id", flat=True))
         if peer_ids:
-            rows.update(left_at=timezone.now())
+            rows.filter(peer_id__in=peer_ids).update(left_at=timezone.now())
     return peer_ids
 
 
@@ -161,6 +236,30 @@ def rename(meeting_id: int, peer_id: str, channel_name: str, display_name: str) 
         .filter(peer_id=peer_id, channel_name=channel_name)
         .update(display_name=display_name)
     )
+
+
+def _abandoned(*, heartbeat_seconds: float, grace_seconds: float) -> Q:
+    """Evaluated when the query runs, so a conditional update re-checks it against now."""
+    now = timezone.now()
+    silent_since = now - dt.timedelta(seconds=heartbeat_seconds * SILENT_HEARTBEATS)
+    # Twice the grace period plus a margin: the process that saw the drop ends it on time if
+    # it is alive; only then is it certain nobody will.
+    unattended_since = now - dt.timedelta(seconds=grace_seconds * 2 + 5)
+    connected_but_silent = Q(disconnected_at__isnull=True, last_seen_at__lt=silent_since)
+    return connected_but_silent | Q(disconnected_at__lt=unattended_since)
+
+
+def _leave_where(meeting: Meeting, condition: Callable[[], Q]) -> Departure:
+    """The present rows of `meeting` matching `condition()` (built under the meeting's lock)
+    leave; the meeting ends if nobody is left. The lock makes concurrent leaves agree on who
+    was last, and the update's own WHERE makes a leave that lost a race a no-op."""
+    with transaction.atomic():
+        Meeting.objects.select_for_update().filter(pk=meeting.pk).first()
+        left = bool(active(meeting.pk).filter(condition()).update(left_at=timezone.now()))
+        last = left and not active(meeting.pk).exists()
+    if last:
+        _call_status(meeting, "mark_ended")
+    return Departure(left=left, last=last)
 
 
 def _same_person(participant: Participant, user: Any, guest_key: str) -> bool:

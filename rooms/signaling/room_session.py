@@ -100,6 +100,16 @@ class RoomSession:
             MAX_QUEUED_REQUESTS
         )
         self._worker: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        # The consumer makes the session in its own task (connect). Whatever ends that task,
+        # disconnect or not (an exception out of the consumer, a cancelled instance), ends
+        # the heartbeat with it: a row is refreshed only while its connection really lives.
+        try:
+            connection_task = asyncio.current_task()
+        except RuntimeError:
+            connection_task = None
+        if connection_task is not None:
+            connection_task.add_done_callback(lambda _task: self._stop_heartbeat())
         self._next_server_request_id = 1
         self._pending_negotiations: dict[int, str] = {}  # newConsumer id -> negotiation id
         self._held_sfu_events: list[dict[str, Any]] = []
@@ -278,7 +288,7 @@ class RoomSession:
             raise
         self.producers = {}
         abandoned = await database_sync_to_async(presence.expire_abandoned)(
-            self.meeting, self._grace_seconds()
+            self.meeting, self._grace_seconds(), departures.heartbeat_seconds()
         )
         for gone in abandoned:
             await self._broadcast("peerClosed", {"peerId": gone})
@@ -304,7 +314,47 @@ class RoomSession:
             "resumed": False,
         }
         self.state = State.JOINED
+        self._start_heartbeat(peer_id)
         return response
+
+    def _start_heartbeat(self, peer_id: str) -> None:
+        self._stop_heartbeat()
+        self._heartbeat = asyncio.create_task(self._keep_alive(peer_id))
+
+    def _stop_heartbeat(self) -> None:
+        if self._heartbeat is not None and not self._heartbeat.done():
+            self._heartbeat.cancel()
+        self._heartbeat = None
+
+    async def _keep_alive(self, peer_id: str) -> None:
+        """Refresh this connection's presence row every PRESENCE_HEARTBEAT_SECONDS while
+        joined, so the presence sweep can tell it from one whose web process died."""
+        channel = self.connection.channel_name
+        while True:
+            await asyncio.sleep(departures.heartbeat_seconds())
+            if self.state is not State.JOINED or self.peer_id != peer_id:
+                return
+            try:
+                liveness = await database_sync_to_async(presence.heartbeat)(
+                    self.meeting.pk, peer_id, channel
+                )
+            except Exception:
+                # The sweep waits for several missed heartbeats: the next one may get through.
+                logger.warning("presence heartbeat failed in room %s", self.code, exc_info=True)
+                continue
+            if liveness is presence.Liveness.TAKEN_OVER:
+                return  # another connection has the peer; signaling.replaced closes this one
+            if liveness is presence.Liveness.GONE:
+                if self.state is not State.JOINED or self.peer_id != peer_id:
+                    return  # left meanwhile, on purpose
+                # The sweep took this peer for gone (this process stalled for several
+                # heartbeats): the others got peerClosed, the SFU peer is closed. 1011 makes
+                # the client reconnect and join again, as a new peer for the others.
+                logger.warning(
+                    "peer %s in room %s was swept out while connected; closing", peer_id, self.code
+                )
+                await self._close(protocol.CLOSE_SERVER_ERROR)
+                return
 
     async def _release_held_events(self) -> None:
         """SFU events are held from the start of a join until its response is sent:
@@ -340,6 +390,7 @@ class RoomSession:
         peer_id = self.peer_id
         self.state = State.CONNECTED if self.state is not State.CLOSED else State.CLOSED
         self.peer_id = None
+        self._stop_heartbeat()
         self.producers = {}
         self._pending_negotiations.clear()
         await departures.finish_departure(
@@ -625,6 +676,7 @@ class RoomSession:
     async def replaced(self) -> None:
         """Another connection took this peer over: close without leaving."""
         self.state = State.CLOSED
+        self._stop_heartbeat()
         await self._close(protocol.CLOSE_REPLACED)
 
     async def disconnected(self) -> None:
@@ -632,6 +684,7 @@ class RoomSession:
         reconnect resumes it; only then does it leave (peerClosed to the others)."""
         was_joined = self.state in (State.JOINED, State.JOINING)
         self.state = State.CLOSED
+        self._stop_heartbeat()
         if self._worker is not None and not self._worker.done():
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -667,7 +720,7 @@ class RoomSession:
 
     @staticmethod
     def _grace_seconds() -> float:
-        return float(setting("SIGNALING_RECONNECT_GRACE_SECONDS", 20.0))
+        return departures.grace_seconds()
 
 
 def _recent_chat(meeting: Any) -> list[dict[str, Any]]:
