@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils import timezone
-from icalendar import Calendar, Event, vCalAddress, vRecur, vText
+from icalendar import Calendar, Event, vCalAddress, vText
 
 from rooms.models import Invitation, Meeting
+from rooms.recurrence import calendar_rule
 
 PRODID = "-//meet//meetings//EN"
 _PARTSTAT = {
@@ -61,7 +62,7 @@ def meeting_event(
     cancelled = cancelled or meeting.is_cancelled
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     if meeting.recurrence:
-        event.add("rrule", vRecur.from_ical(meeting.recurrence))
+        event.add("rrule", calendar_rule(meeting))  # carries the end: COUNT or a UTC UNTIL
     organizer = vCalAddress(f"mailto:{meeting.host.email}")
     organizer.params["cn"] = vText(meeting.host.display_name)
     event.add("organizer", organizer)

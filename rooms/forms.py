@@ -11,8 +11,10 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from rooms.models import Meeting
+from rooms.recurrence import MAX_OCCURRENCES, NEVER, RecurrenceEnd, split_end, with_end
 from rooms.services import MAX_INVITEES, MeetingDetails, normalize_emails
 
 DURATION_CHOICES = [
@@ -27,6 +29,8 @@ DURATION_CHOICES = [
     (480, "8 hours"),
 ]
 _EMAIL_SEPARATORS = re.compile(r"[\s,;]+")
+ENDS_CHOICES = [("never", "Never"), ("on", "On"), ("after", "After")]
+END_DATE_FORMAT = "%Y-%m-%d"  # what <input type="date"> sends, whatever the browser shows
 
 
 def time_zone_choices() -> list[tuple[str, str]]:
@@ -48,6 +52,25 @@ def localize(naive: datetime, zone_name: str) -> datetime:
             "That time does not exist in %(zone)s (the clocks change).", params={"zone": zone_name}
         )
     return aware
+
+
+_END_DATE_FIELD = forms.DateField(
+    input_formats=[END_DATE_FORMAT],
+    error_messages={
+        "required": "Choose the day the repetition ends.",
+        "invalid": "Enter the end date as YYYY-MM-DD, e.g. 2026-12-15.",
+    },
+)
+_END_COUNT_FIELD = forms.IntegerField(
+    min_value=1,
+    max_value=MAX_OCCURRENCES,
+    error_messages={
+        "required": "Enter how many times the meeting happens.",
+        "invalid": f"Enter a whole number of occurrences, from 1 to {MAX_OCCURRENCES}.",
+        "min_value": f"Enter a number of occurrences from 1 to {MAX_OCCURRENCES}.",
+        "max_value": f"Enter a number of occurrences from 1 to {MAX_OCCURRENCES}.",
+    },
+)
 
 
 class WallClockDateTimeField(forms.DateTimeField):
@@ -75,6 +98,26 @@ class MeetingForm(forms.Form):
     time_zone = forms.ChoiceField(choices=time_zone_choices)
     recurrence = forms.ChoiceField(
         choices=Meeting.Recurrence.choices, required=False, label="Repeats"
+    )
+    # "Ends" applies only when the meeting repeats. The date and count are read in clean(),
+    # and only for the choice that uses them: a stale value left in the other box (or in a
+    # meeting that no longer repeats) is no error.
+    ends = forms.ChoiceField(
+        choices=ENDS_CHOICES, required=False, initial="never", widget=forms.RadioSelect
+    )
+    end_date = forms.CharField(
+        required=False,
+        label="End date",
+        widget=forms.DateInput(
+            attrs={"type": "date", "aria-label": "End date"}, format=END_DATE_FORMAT
+        ),
+    )
+    end_count = forms.CharField(
+        required=False,
+        label="Number of occurrences",
+        widget=forms.NumberInput(
+            attrs={"min": 1, "max": MAX_OCCURRENCES, "aria-label": "Number of occurrences"}
+        ),
     )
     access_policy = forms.ChoiceField(
         choices=Meeting.Access.choices, initial=Meeting.Access.SIGNED_IN, label="Who can join"
@@ -105,6 +148,37 @@ class MeetingForm(forms.Form):
             )
         return users
 
+    # The "Ends" group, rendered together under "Repeats" (templates/rooms/schedule.html).
+    RECURRENCE_END_FIELDS = ("ends", "end_date", "end_count")
+
+    def _recurrence_end(self, data: dict[str, Any]) -> RecurrenceEnd | None:
+        """The chosen end; None (with the error on its field) when it is not valid."""
+        ends = data.get("ends") or "never"
+        if ends == "on":
+            try:
+                last_day = _END_DATE_FIELD.clean(data.get("end_date", ""))
+            except ValidationError as exc:
+                self.add_error("end_date", exc)
+                return None
+            start = data.get("start")
+            if start is not None and last_day < start.date():
+                self.add_error(
+                    "end_date",
+                    ValidationError(
+                        "The repetition cannot end before the first meeting, on %(first)s.",
+                        params={"first": date_format(start.date(), "j M Y")},
+                    ),
+                )
+                return None
+            return RecurrenceEnd(last_day=last_day)
+        if ends == "after":
+            try:
+                return RecurrenceEnd(count=_END_COUNT_FIELD.clean(data.get("end_count", "")))
+            except ValidationError as exc:
+                self.add_error("end_count", exc)
+                return None
+        return NEVER
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         start, zone = data.get("start"), data.get("time_zone")
@@ -113,6 +187,13 @@ class MeetingForm(forms.Form):
                 data["starts_at"] = localize(start, zone)
             except ValidationError as exc:
                 self.add_error("start", exc)
+        base_rule = data.get("recurrence", "")
+        if base_rule:
+            end = self._recurrence_end(data)
+            if end is not None and zone:
+                data["rule"] = with_end(base_rule, end, zone)
+        else:
+            data["rule"] = ""
         return data
 
     def details(self) -> MeetingDetails:
@@ -125,7 +206,7 @@ class MeetingForm(forms.Form):
             ends_at=starts_at + timedelta(minutes=data["duration"]),
             time_zone=data["time_zone"],
             access_policy=data["access_policy"],
-            recurrence=data.get("recurrence", ""),
+            recurrence=data["rule"],
             invitee_emails=data.get("invitees", []),
             co_hosts=data.get("co_hosts", []),
         )
@@ -144,13 +225,17 @@ class MeetingForm(forms.Form):
     def initial_for(cls, meeting: Meeting) -> dict[str, Any]:
         zone = zoneinfo.ZoneInfo(meeting.time_zone)
         minutes = int(meeting.duration.total_seconds() // 60)
+        base_rule, end = split_end(meeting.recurrence, meeting.time_zone)
         return {
             "title": meeting.title,
             "description": meeting.description,
             "start": meeting.starts_at.astimezone(zone).replace(tzinfo=None),
             "duration": minutes,
             "time_zone": meeting.time_zone,
-            "recurrence": meeting.recurrence,
+            "recurrence": base_rule,
+            "ends": end.kind,
+            "end_date": end.last_day,
+            "end_count": end.count,
             "access_policy": meeting.access_policy,
             "invitees": "\n".join(meeting.invitations.values_list("email", flat=True)),
             "co_hosts": ", ".join(meeting.co_hosts.values_list("email", flat=True)),

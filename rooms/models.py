@@ -120,8 +120,11 @@ class Meeting(models.Model):
 
     @property
     def recurrence_label(self) -> str:
-        """The form's label (Daily, Weekly) for the rule, else the rule itself."""
-        return dict(self.Recurrence.choices).get(self.recurrence, self.recurrence)
+        """What a calendar app would say ("Weekly on Tuesday, until 15 Dec 2026"); "" when the
+        meeting does not repeat."""
+        from rooms.recurrence import describe  # rooms.recurrence imports this module
+
+        return describe(self)
 
     @property
     def duration(self) -> timedelta:

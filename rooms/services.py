@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.models import new_calendar_token, validate_time_zone
 from rooms.access import can_manage
 from rooms.models import Invitation, Meeting
-from rooms.recurrence import validate_rrule
+from rooms.recurrence import validate_end, validate_rrule
 
 MAX_INVITEES = 200
 INSTANT_MEETING_LENGTH = timedelta(hours=1)
@@ -86,6 +86,7 @@ def check_details(details: MeetingDetails, *, new: bool, previous_start: datetim
         errors.setdefault("access_policy", []).append("Unknown access policy.")
     try:
         validate_rrule(details.recurrence)
+        validate_end(details.recurrence, details.starts_at)
     except ValidationError as exc:
         errors.setdefault("recurrence", []).extend(exc.messages)
     try:
