@@ -72,9 +72,8 @@ def check_static() -> list[str]:
     return problems
 
 
-def check_forwarded_serialization() -> list[str]:
-    """The forwarder serializes packets itself (sfu/forwarding.py): same bytes as aiortc's?"""
-    problems: list[str] = []
+def _extensions_map() -> HeaderExtensionsMap:
+    """The header extensions a browser negotiates (mid, abs-send-time, audio level)."""
     extensions_map = HeaderExtensionsMap()
     extensions_map.configure(
         RTCRtpParameters(
@@ -85,6 +84,13 @@ def check_forwarded_serialization() -> list[str]:
             ]
         )
     )
+    return extensions_map
+
+
+def check_forwarded_serialization() -> list[str]:
+    """The forwarder serializes packets itself (sfu/forwarding.py): same bytes as aiortc's?"""
+    problems: list[str] = []
+    extensions_map = _extensions_map()
     cases = {
         "abs-send-time": (
             ExtensionBlock(
@@ -130,15 +136,7 @@ def check_forwarded_serialization() -> list[str]:
 def check_retransmission_serialization() -> list[str]:
     """The forwarder builds RTX retransmissions itself (hooks.rtx_packet): same bytes as
     aiortc's `wrap_rtx(packet, ...).serialize(map)`?"""
-    extensions_map = HeaderExtensionsMap()
-    extensions_map.configure(
-        RTCRtpParameters(
-            headerExtensions=[
-                RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
-                RTCRtpHeaderExtensionParameters(id=3, uri=ABS_SEND_TIME_URI),
-            ]
-        )
-    )
+    extensions_map = _extensions_map()
     problems: list[str] = []
     for marker, extensions in ((1, HeaderExtensions(mid="2", abs_send_time=0xABCDEF)), (0, None)):
         packet = RtpPacket(

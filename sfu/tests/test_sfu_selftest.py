@@ -37,3 +37,35 @@ async def test_selftest_fails_when_a_hook_signature_changes(
     monkeypatch.setattr(RTCRtpSender, "_retransmit", retransmit)
     with pytest.raises(selftest.SelfTestFailed, match="_retransmit"):
         await selftest.run_selftest()
+
+
+async def test_selftest_fails_when_rtx_packets_differ_from_aiortcs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aiortc import rtp
+
+    def wrap_rtx_with_another_layout(packet, payload_type, sequence_number, ssrc):  # type: ignore[no-untyped-def]
+        rtx = rtp.RtpPacket(
+            payload_type=payload_type,
+            marker=0,  # aiortc keeps the marker bit; the forwarder's RTX must match it
+            sequence_number=sequence_number,
+            timestamp=packet.timestamp,
+            ssrc=ssrc,
+            payload=packet.sequence_number.to_bytes(2, "big") + packet.payload,
+        )
+        rtx.extensions = packet.extensions
+        return rtx
+
+    monkeypatch.setattr(selftest, "wrap_rtx", wrap_rtx_with_another_layout)
+    with pytest.raises(selftest.SelfTestFailed, match="RTX"):
+        await selftest.run_selftest()
+
+
+async def test_selftest_fails_when_the_send_path_attributes_move(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aioice import ice
+
+    monkeypatch.delattr(ice.CandidatePair, "remote_addr")
+    with pytest.raises(selftest.SelfTestFailed, match="remote_addr"):
+        await selftest.run_selftest()
