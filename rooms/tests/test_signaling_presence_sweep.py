@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -57,6 +58,27 @@ async def make_user(name: str) -> User:
 
 async def make_meeting(host: User) -> Meeting:
     return await sync_to_async(Meeting.objects.create)(host=host, title="Stand-up")
+
+
+@dataclass
+class CallWithACrash:
+    """Host and Kim in a call; Kim's web process died (her consumer task was cancelled)."""
+
+    meeting: Meeting
+    staying: Any
+    crashed: Any
+    kim_cookie: str
+
+
+async def call_with_a_crashed_peer() -> CallWithACrash:
+    host, kim = await make_user("host"), await make_user("kim")
+    meeting = await make_meeting(host)
+    staying = await joined(meeting, await session_cookie(host), "Host")
+    kim_cookie = await session_cookie(kim)
+    crashed = await joined(meeting, kim_cookie, "Kim")
+    await wait_until(lambda: staying.notified("newPeer", peerId=crashed.peer_id), what="newPeer")
+    await crash(crashed)
+    return CallWithACrash(meeting, staying, crashed, kim_cookie)
 
 
 async def joined(meeting: Meeting, cookie: bytes, name: str, peer_id: str | None = None) -> Any:
@@ -201,12 +223,13 @@ async def test_live_connections_keep_heartbeating_and_are_not_swept() -> None:
 async def test_a_reconnect_between_the_sweeps_query_and_its_leave_keeps_the_peer(
     sfu_node: Any,  # noqa: F811
 ) -> None:
-    host, kim = await make_user("host"), await make_user("kim")
-    meeting = await make_meeting(host)
-    staying = await joined(meeting, await session_cookie(host), "Host")
-    kim_cookie = await session_cookie(kim)
-    crashed = await joined(meeting, kim_cookie, "Kim")
-    await crash(crashed)
+    call = await call_with_a_crashed_peer()
+    meeting, staying, crashed, kim_cookie = (
+        call.meeting,
+        call.staying,
+        call.crashed,
+        call.kim_cookie,
+    )
 
     later = timezone.now() + SILENCE
     with time_machine.travel(later, tick=True):
@@ -234,12 +257,13 @@ async def test_a_reconnect_between_the_sweeps_query_and_its_leave_keeps_the_peer
 async def test_a_rejoin_before_the_sweeps_departure_goes_out_keeps_the_new_peer(
     sfu_node: Any,  # noqa: F811
 ) -> None:
-    host, kim = await make_user("host"), await make_user("kim")
-    meeting = await make_meeting(host)
-    staying = await joined(meeting, await session_cookie(host), "Host")
-    kim_cookie = await session_cookie(kim)
-    crashed = await joined(meeting, kim_cookie, "Kim")
-    await crash(crashed)
+    call = await call_with_a_crashed_peer()
+    meeting, staying, crashed, kim_cookie = (
+        call.meeting,
+        call.staying,
+        call.crashed,
+        call.kim_cookie,
+    )
 
     later = timezone.now() + SILENCE
     with time_machine.travel(later, tick=True):
@@ -264,11 +288,8 @@ async def test_a_rejoin_before_the_sweeps_departure_goes_out_keeps_the_new_peer(
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("sfu_node", "short_heartbeat")
 async def test_two_sweeps_at_once_make_the_peer_leave_once() -> None:
-    host, kim = await make_user("host"), await make_user("kim")
-    meeting = await make_meeting(host)
-    staying = await joined(meeting, await session_cookie(host), "Host")
-    crashed = await joined(meeting, await session_cookie(kim), "Kim")
-    await crash(crashed)
+    call = await call_with_a_crashed_peer()
+    meeting, staying, crashed = call.meeting, call.staying, call.crashed
 
     later = timezone.now() + SILENCE
     with time_machine.travel(later, tick=True):
