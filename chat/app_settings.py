@@ -1,4 +1,10 @@
-"""Chat settings, read through one object with defaults (override any of them in settings.py)."""
+"""Chat settings, read through one object: `from chat.app_settings import app_settings`.
+
+The rule, the same in every app's app_settings module: a setting's default is written here
+and nowhere else. meet/settings.py sets a setting only when its environment variable is set,
+so an unset variable means the default below. Each property reads django.conf.settings when
+asked (never cached), so override_settings and pytest-django's `settings` fixture apply.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,12 @@ from django.conf import settings
 class ChatSettings:
     @property
     def RATE_LIMIT_MESSAGES(self) -> int:
-        """How many messages one author may send per window."""
+        """Messages (a count) one author may send per window of RATE_LIMIT_SECONDS."""
         return int(getattr(settings, "CHAT_RATE_LIMIT_MESSAGES", 10))
 
     @property
     def RATE_LIMIT_SECONDS(self) -> int:
+        """The length of the rate limit's sliding window, in seconds."""
         return int(getattr(settings, "CHAT_RATE_LIMIT_SECONDS", 10))
 
     @property
@@ -22,7 +29,7 @@ class ChatSettings:
 
     @property
     def RECENT_LIMIT(self) -> int:
-        """How many of the latest messages a joining participant is sent."""
+        """How many of the latest messages a joining participant is sent (0: none)."""
         return int(getattr(settings, "CHAT_RECENT_LIMIT", 100))
 
 

@@ -24,8 +24,9 @@ from chat.app_settings import app_settings
 from chat.models import MAX_MESSAGE_LENGTH, Message
 from chat.rate_limit import take_message_slot
 from chat.redis_client import redis_client, redis_key
-from rooms import access, moderation
-from rooms.models import Meeting, Participant
+from rooms import access, moderation, presence
+from rooms.events import send_after_commit
+from rooms.models import Meeting
 
 MAX_CLIENT_ID_LENGTH = 64
 MAX_AUTHOR_NAME_LENGTH = 100
@@ -116,7 +117,9 @@ def check_author(meeting: Meeting, author: ChatAuthor) -> None:
         raise ChatError("You were removed from this meeting.", code="removed")
 
 
-def post_message(meeting: Meeting, *, author: ChatAuthor, client_id: str, text: str) -> Message:
+def post_message(
+    meeting: Meeting, *, author: ChatAuthor, client_id: object, text: object
+) -> Message:
     """Store a message and, after the commit, send "chatMessage" {message} to the room.
 
     Idempotent per (meeting, author, client_id): a retry returns the stored message and sends
@@ -171,7 +174,7 @@ def _store_and_broadcast(
                 client_id=client_id,
                 text=text,
             )
-            moderation.send_room_event(meeting, "chatMessage", {"message": message_dict(message)})
+            send_after_commit(meeting.code, "chatMessage", {"message": message_dict(message)})
     except IntegrityError:
         # The same retry raced in through another process between our look-up and insert.
         existing = _find_by_client_id(meeting, author, client_id)
@@ -199,15 +202,13 @@ def check_since_id(since_id: object) -> int | None:
     return since_id
 
 
-def history(
-    meeting: Meeting, since_id: int | None = None, limit: int | None = None
-) -> list[Message]:
+def history(meeting: Meeting, since_id: object = None, limit: int | None = None) -> list[Message]:
     """Messages after `since_id` (all without one), oldest first, at most `limit` (default
     CHAT_HISTORY_LIMIT); a full page means there may be more: ask again from its last id."""
-    since_id = check_since_id(since_id)
+    after = check_since_id(since_id)
     messages = Message.objects.filter(meeting=meeting).order_by("id")
-    if since_id is not None:
-        messages = messages.filter(id__gt=since_id)
+    if after is not None:
+        messages = messages.filter(id__gt=after)
     return list(messages[: limit or app_settings.HISTORY_LIMIT])
 
 
@@ -242,7 +243,7 @@ def delete_message(actor: Any, message: Message) -> Message:
         current.deleted_at = timezone.now()
         current.deleted_by = actor
         current.save(update_fields=["deleted_at", "deleted_by"])
-        moderation.send_room_event(current.meeting, "chatMessageDeleted", {"messageId": current.pk})
+        send_after_commit(current.meeting.code, "chatMessageDeleted", {"messageId": current.pk})
     return current
 
 
@@ -255,12 +256,7 @@ def can_read_transcript(user: Any, meeting: Meeting) -> bool:
     else."""
     if user is None or not getattr(user, "is_authenticated", False):
         return False
-    return access.can_view_details(user, meeting) or _was_in_the_call(user, meeting)
-
-
-def _was_in_the_call(user: Any, meeting: Meeting) -> bool:
-    # Presence rows stay after people leave: they are the meeting's attendance.
-    return Participant.objects.filter(meeting=meeting, user=user).exists()
+    return access.can_view_details(user, meeting) or presence.was_in_the_call(user, meeting)
 
 
 def transcript_meeting_or_404(user: Any, code: str) -> Meeting:

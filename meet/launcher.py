@@ -31,10 +31,11 @@ def main() -> None:
     from django.core.management import call_command
 
     from meet.web import configured_endpoint
+    from sfu.app_settings import app_settings as sfu_settings
 
     call_command("migrate", interactive=False, verbosity=0)
     endpoint = configured_endpoint(settings.VAR_DIR)
-    sfu_workers = int(os.environ.get("SFU_WORKERS", "1"))
+    sfu_workers = sfu_settings.WORKERS
 
     bin_dir = str(Path(sys.executable).parent)
     os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")

@@ -3,11 +3,18 @@
 Every knob is listed in the README's configuration table. Defaults give a laptop setup that
 needs nothing installed: SQLite under var/, an embedded Redis on a unix socket under var/,
 console email, a secret key generated once into var/.
+
+Two kinds of settings. Django's and the project's (SITE_URL, REDIS_URL, ...: settings here are
+derived from them) have their defaults here. The apps' (ROOMS_, PRESENCE_, SIGNALING_, SFU_,
+CHAT_) have theirs only in each app's app_settings.py, and are set here only when their
+environment variable is (`_from_environment`). Each app checks its own at start-up (checks.py).
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import environ
@@ -24,6 +31,16 @@ env = environ.Env(
 )
 
 DEBUG: bool = env("DEBUG")
+
+
+def _from_environment(name: str, read: Callable[[str], object]) -> None:
+    """The app setting `name` from its environment variable, cast by `read`, if it is set.
+
+    Unset, the name stays undefined here and the app's app_settings object supplies the
+    default: a default written here too could drift from the one the code (and its tests) use.
+    """
+    if name in os.environ:
+        globals()[name] = read(name)
 
 
 def _secret_key() -> str:
@@ -66,6 +83,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.github",
     "allauth.socialaccount.providers.microsoft",
+    "meet.apps.MeetConfig",  # the project's own start-up checks (meet/checks.py)
     "accounts",
     "rooms",
     "sfu",
@@ -186,13 +204,29 @@ CACHES = {
         "KEY_PREFIX": f"{CHANNEL_LAYER_PREFIX}-cache",
     }
 }
+
+# --- Meetings and call signaling (defaults and meanings: rooms/app_settings.py) ---------------
 # Wrong or forbidden join codes a user (or an address) may try before getting 429s.
-ROOMS_JOIN_GUESS_RATE: str = env.str("ROOMS_JOIN_GUESS_RATE", default="30/10m")
+_from_environment("ROOMS_JOIN_GUESS_RATE", env.str)
 # How often each call connection refreshes its presence row (Participant.last_seen_at): one
 # UPDATE per connection. A participant silent for three periods is taken for gone (its web
-# process died) by the beat sweep, so it leaves 60-90 s after the crash with the default.
+# process died) by the beat sweep (every 30 s), which so makes it leave after the crash.
 # PRESENCE_, not SIGNALING_: nothing goes over the socket, it is the shared presence state.
-PRESENCE_HEARTBEAT_SECONDS: float = env.float("PRESENCE_HEARTBEAT_SECONDS", default=20.0)
+_from_environment("PRESENCE_HEARTBEAT_SECONDS", env.float)
+# How long a participant whose socket dropped stays present, waiting for a reconnect.
+_from_environment("SIGNALING_RECONNECT_GRACE_SECONDS", env.float)
+# The per-connection flood guard: a token bucket of BURST frames refilled at RATE_PER_SECOND;
+# a connection refused CLOSE_AFTER frames in a row is closed (4429).
+_from_environment("SIGNALING_RATE_PER_SECOND", env.float)
+_from_environment("SIGNALING_RATE_BURST", env.int)
+_from_environment("SIGNALING_RATE_CLOSE_AFTER", env.int)
+
+# --- Chat (defaults and meanings: chat/app_settings.py) -------------------------------------
+# Messages per author per sliding window; messages per history answer and in the join response.
+_from_environment("CHAT_RATE_LIMIT_MESSAGES", env.int)
+_from_environment("CHAT_RATE_LIMIT_SECONDS", env.int)
+_from_environment("CHAT_HISTORY_LIMIT", env.int)
+_from_environment("CHAT_RECENT_LIMIT", env.int)
 
 # --- Auth (django-allauth) ------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -272,19 +306,27 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
 )
 
-# --- SFU ------------------------------------------------------------------------------------
+# --- SFU (defaults and meanings: sfu/app_settings.py) ---------------------------------------
 # Addresses the SFU gathers ICE host candidates on. Empty: every non-loopback address of the
 # machine. Tests and benchmarks set 127.0.0.1.
-SFU_LISTEN_IPS: list[str] = env.list("SFU_LISTEN_IPS", default=[])
+_from_environment("SFU_LISTEN_IPS", env.list)
 # The address announced to browsers instead of the listen address (a server behind NAT).
-SFU_ANNOUNCED_IP: str = env.str("SFU_ANNOUNCED_IP", default="")
+_from_environment("SFU_ANNOUNCED_IP", env.str)
+# A node that has not heartbeaten for this long is out of placement and unhealthy.
+_from_environment("SFU_NODE_TIMEOUT_SECONDS", env.float)
+# This node's name (runsfu) and how many nodes `make run` starts (the launcher).
+_from_environment("SFU_NODE_NAME", env.str)
+_from_environment("SFU_WORKERS", env.int)
+# TRANSITIONAL: rooms/signaling/sfu_gateway.py, rooms/signaling/shapes.py, sfu/node.py and
+# sfu/channel_api.py still read these four from django.conf.settings, which fails when they are
+# undefined. Once they read sfu.app_settings, make these `_from_environment` like the others;
+# until then tests/test_settings_checks.py keeps these defaults equal to sfu/app_settings.py's.
+#
 # STUN/TURN servers for the SFU and the browsers, e.g.
 # "stun:stun.example.org:3478,turn:user:pass@turn.example.org:3478". None by default: meet
 # contacts nothing outside the machine unless told to.
 SFU_ICE_SERVERS: list[str] = env.list("SFU_ICE_SERVERS", default=[])
 SFU_HEARTBEAT_SECONDS: float = env.float("SFU_HEARTBEAT_SECONDS", default=2.0)
-# A node that has not heartbeaten for this long is out of placement and unhealthy.
-SFU_NODE_TIMEOUT_SECONDS: float = env.float("SFU_NODE_TIMEOUT_SECONDS", default=10.0)
 SFU_NODE_CAPACITY: int = env.int("SFU_NODE_CAPACITY", default=500)
 SFU_REQUEST_TIMEOUT_SECONDS: float = env.float("SFU_REQUEST_TIMEOUT_SECONDS", default=5.0)
 

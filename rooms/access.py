@@ -1,78 +1,102 @@
 """Who may see a meeting and who may enter it: one policy for pages, the calendar and the
-call's signaling consumer (rooms.signaling.admission reads `join_decision`)."""
+call's signaling consumer (rooms.signaling.admission reads `join_decision`), and the one place
+a person's role in a meeting is worked out.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
-from rooms.models import Invitation, Meeting
+from accounts.models import User
+from rooms.models import Invitation, Meeting, Participant
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+# Whoever acts: a signed-in user, Django's anonymous user, or None (no user at all: a guest
+# known only by a guest key, a Celery task).
+Actor: TypeAlias = "User | AnonymousUser | None"
+
+Role = Participant.Role
+MODERATOR_ROLES = frozenset({Role.HOST, Role.COHOST})
 
 
 @dataclass(frozen=True)
 class Decision:
     """`allowed`: may open the pre-join page (and knock or join). `needs_lobby`: must wait for
-    a host to admit them. `role`: host, cohost, participant or guest. `reason`: why, for logs
-    and for the page (sign_in, not_invited, cancelled, ok, lobby)."""
+    a host to admit them. `role`: who they are in the call. `reason`: why, for logs and for the
+    page (sign_in, not_invited, cancelled, ok, lobby)."""
 
     allowed: bool
     needs_lobby: bool
     reason: str
-    role: str | None = None
-
-    @property
-    def lobby(self) -> bool:
-        return self.needs_lobby
+    role: Role | None = None
 
 
-def _signed_in(user: Any) -> Any | None:
-    return user if user is not None and getattr(user, "is_authenticated", False) else None
+def signed_in(user: Actor) -> User | None:
+    """The signed-in user, or None for the anonymous user and for no user."""
+    if user is None or not user.is_authenticated:
+        return None
+    assert isinstance(user, User)
+    return user
 
 
-def is_cohost(user: Any, meeting: Meeting) -> bool:
+def is_cohost(user: User, meeting: Meeting) -> bool:
     return meeting.co_hosts.filter(pk=user.pk).exists()
 
 
-def is_invited(user: Any, meeting: Meeting) -> bool:
+def is_invited(user: User, meeting: Meeting) -> bool:
     return Invitation.objects.filter(meeting=meeting, email__iexact=user.email).exists()
 
 
-def can_manage(user: Any, meeting: Meeting) -> bool:
+def call_role(user: Actor, meeting: Meeting) -> Role:
+    """The person's role in the meeting, whether or not they may enter."""
+    person = signed_in(user)
+    if person is None:
+        return Role.GUEST
+    if meeting.host_id == person.pk:
+        return Role.HOST
+    if is_cohost(person, meeting):
+        return Role.COHOST
+    return Role.PARTICIPANT
+
+
+def can_manage(user: Actor, meeting: Meeting) -> bool:
     """Edit and cancel: the host only."""
-    user = _signed_in(user)
-    return user is not None and meeting.host_id == user.pk
+    person = signed_in(user)
+    return person is not None and meeting.host_id == person.pk
 
 
-def can_view_details(user: Any, meeting: Meeting) -> bool:
+def can_view_details(user: Actor, meeting: Meeting) -> bool:
     """The detail page and the .ics: host, co-hosts, invitees and staff."""
-    user = _signed_in(user)
-    if user is None:
+    person = signed_in(user)
+    if person is None:
         return False
     return (
-        meeting.host_id == user.pk
-        or user.is_staff
-        or is_cohost(user, meeting)
-        or is_invited(user, meeting)
+        meeting.host_id == person.pk
+        or person.is_staff
+        or is_cohost(person, meeting)
+        or is_invited(person, meeting)
     )
 
 
-def join_decision(user: Any | None, meeting: Meeting) -> Decision:
+def join_decision(user: Actor, meeting: Meeting) -> Decision:
     """May this person (None or an anonymous user: a guest) enter the meeting's call?"""
-    user = _signed_in(user)
     if meeting.status == Meeting.Status.CANCELLED:
         return Decision(False, False, "cancelled")
-    if user is not None:
-        if meeting.host_id == user.pk:
-            return Decision(True, False, "ok", "host")
-        if is_cohost(user, meeting):
-            return Decision(True, False, "ok", "cohost")
+    person = signed_in(user)
+    role = call_role(person, meeting)
+    if role in MODERATOR_ROLES:
+        return Decision(True, False, "ok", role)
+    if person is not None:
         if (
             meeting.access_policy != Meeting.Access.INVITEES
-            or user.is_staff
-            or is_invited(user, meeting)
+            or person.is_staff
+            or is_invited(person, meeting)
         ):
-            return Decision(True, False, "ok", "participant")
+            return Decision(True, False, "ok", role)
         return Decision(False, False, "not_invited")
     if meeting.access_policy == Meeting.Access.GUESTS:
-        return Decision(True, True, "lobby", "guest")
+        return Decision(True, True, "lobby", role)
     return Decision(False, False, "sign_in")

@@ -18,9 +18,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
-from rooms import moderation
-from rooms.models import Meeting, Participant, Removal
-from rooms.signaling import presence
+from rooms import moderation, presence
+from rooms.models import Meeting, Removal
 
 MODERATION_ACTIONS = ("lock_meetings", "unlock_meetings", "end_meetings_for_everyone")
 
@@ -101,9 +100,12 @@ class MeetingModerationAdminMixin(admin.ModelAdmin):
         action = request.POST.get("action", "")
         try:
             if action in {"mute", "remove"}:
-                participant = presence.active(meeting.pk).get(
-                    pk=_int(request.POST.get("participant"))
+                participant = presence.present_participant_by_pk(
+                    meeting.pk, _int(request.POST.get("participant"))
                 )
+                if participant is None:
+                    self._gone(request)
+                    return
                 if action == "mute":
                     moderation.mute_participant(request.user, meeting, participant.peer_id)
                     done = f"Muted {participant.display_name}"
@@ -121,14 +123,17 @@ class MeetingModerationAdminMixin(admin.ModelAdmin):
             else:
                 self.message_user(request, "Unknown action.", messages.ERROR)
                 return
-        except (Participant.DoesNotExist, Removal.DoesNotExist):
-            self.message_user(request, "That participant is no longer here.", messages.WARNING)
+        except Removal.DoesNotExist:
+            self._gone(request)
             return
         except (PermissionDenied, ValidationError) as exc:
             self.message_user(request, getattr(exc, "message", str(exc)), messages.ERROR)
             return
         self.log_change(request, meeting, done)
         self.message_user(request, f"{done}.", messages.SUCCESS)
+
+    def _gone(self, request: HttpRequest) -> None:
+        self.message_user(request, "That participant is no longer here.", messages.WARNING)
 
 
 def _int(value: object) -> int:

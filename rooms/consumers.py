@@ -2,8 +2,8 @@
 
 Origin checks and session authentication happen in meet/asgi.py before this runs. This class
 is only the WebSocket shell: who may connect (rooms.signaling.admission), what frames mean
-(rooms.signaling.protocol) and what the connection does (rooms.signaling.room_session) live in
-rooms/signaling/.
+(rooms.signaling.protocol) and what the connection does
+(rooms.signaling.participant_connection) live in rooms/signaling/.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from rooms import access
+from rooms.events import group_name
 from rooms.signaling import admission as admission_policy
 from rooms.signaling import protocol
-from rooms.signaling.departures import group_name
-from rooms.signaling.room_session import RoomSession
+from rooms.signaling.participant_connection import ParticipantConnection
 
 logger = logging.getLogger(__name__)
 
@@ -26,13 +27,13 @@ CLOSE_UNAUTHENTICATED = protocol.CLOSE_UNAUTHENTICATED
 
 
 class SignalingConsumer(AsyncWebsocketConsumer):
-    session: RoomSession | None = None
+    session: ParticipantConnection | None = None
     group: str | None = None
 
     async def connect(self) -> None:
         code = str(self.scope.get("url_route", {}).get("kwargs", {}).get("code", ""))
         user = self.scope.get("user")
-        signed_in = user if user is not None and user.is_authenticated else None
+        signed_in = access.signed_in(user)
         try:
             admission = await database_sync_to_async(_admission_for)(code, signed_in)
         except Exception:
@@ -47,7 +48,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
             )
             return
         guest_key = "" if signed_in else admission_policy.guest_key_for(self.scope.get("session"))
-        self.session = RoomSession(self, admission, user=signed_in, guest_key=guest_key)
+        self.session = ParticipantConnection(self, admission, user=signed_in, guest_key=guest_key)
         self.group = group_name(admission.meeting.code)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -82,7 +83,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if self.session is not None and message.get("peer_id") == self.session.peer_id:
             await self.session.replaced()
 
-    # --- the session's view of the socket (room_session.Connection) -----------------------
+    # --- the connection's view of the socket (context.Socket) -----------------------
     async def send_frame(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))
 
@@ -90,5 +91,5 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         await self.close(code=code)
 
 
-def _admission_for(code: str, user: Any) -> admission_policy.Admission | None:
+def _admission_for(code: str, user: access.Actor) -> admission_policy.Admission | None:
     return admission_policy.admit(admission_policy.find_meeting(code), user)

@@ -15,9 +15,11 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import validate_time_zone
+from rooms.recurrence import RecurrencePreset, describe
 
 JOIN_CODE_REGEX = r"[a-z]{3}-[a-z]{4}-[a-z]{3}"
 _CODE_LETTERS = string.ascii_lowercase
@@ -45,10 +47,7 @@ class Meeting(models.Model):
         SIGNED_IN = "signed_in", "Anyone signed in with the link"
         GUESTS = "guests", "Anyone with the link; guests wait for the host to admit them"
 
-    class Recurrence(models.TextChoices):
-        NONE = "", "Does not repeat"
-        DAILY = "FREQ=DAILY", "Daily"
-        WEEKLY = "FREQ=WEEKLY", "Weekly"
+    Recurrence = RecurrencePreset
 
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True, max_length=5000)
@@ -94,8 +93,6 @@ class Meeting(models.Model):
         return f"{self.title} ({self.code})"
 
     def get_absolute_url(self) -> str:
-        from django.urls import reverse
-
         return reverse("rooms:detail", args=[self.code])
 
     @property
@@ -122,8 +119,6 @@ class Meeting(models.Model):
     def recurrence_label(self) -> str:
         """What a calendar app would say ("Weekly on Tuesday, until 15 Dec 2026"); "" when the
         meeting does not repeat."""
-        from rooms.recurrence import describe  # rooms.recurrence imports this module
-
         return describe(self)
 
     @property
@@ -261,7 +256,7 @@ class LobbyRequest(models.Model):
         return f"{self.display_name} ({self.get_state_display()}) for {self.meeting}"
 
 
-# --- presence in the call (rooms.signaling.presence) ----------------------------------------
+# --- presence in the call (rooms.presence) ----------------------------------------
 
 
 class Participant(models.Model):
@@ -270,8 +265,16 @@ class Participant(models.Model):
     Rows with `left_at` unset are who is present now (a peer whose socket dropped stays
     present, `disconnected_at` set, for the reconnect grace period; one whose connection
     stopped refreshing `last_seen_at` is swept out); older rows are the attendance record.
-    Written only by rooms.signaling.presence.
+    Written only by rooms.presence.
     """
+
+    class Role(models.TextChoices):
+        """Who the person is in this meeting's call (rooms.access.call_role decides)."""
+
+        HOST = "host", "Host"
+        COHOST = "cohost", "Co-host"
+        PARTICIPANT = "participant", "Participant"
+        GUEST = "guest", "Guest"
 
     meeting = models.ForeignKey(
         "rooms.Meeting", on_delete=models.CASCADE, related_name="participants"
@@ -288,7 +291,7 @@ class Participant(models.Model):
     guest_key = models.CharField(max_length=64, blank=True, default="")
     is_guest = models.BooleanField(default=False)
     display_name = models.CharField(max_length=100)
-    role = models.CharField(max_length=16, default="participant")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.PARTICIPANT)
     # The signaling consumer's channel, so a reconnect can close a half-open old socket.
     channel_name = models.CharField(max_length=200, blank=True, default="")
     joined_at = models.DateTimeField(default=timezone.now)

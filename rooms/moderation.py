@@ -3,42 +3,33 @@
 The signaling consumer (in the call) and the admin actions both call these functions; neither
 holds any moderation logic of its own. Each function checks first that the actor may moderate the
 meeting (its host, a co-host, or staff), changes the database, and after the commit sends the
-room event of contract 3 to the channel-layer group `room.<code>`, which every participant's
-consumer is in and relays to its client.
+room event of contract 3 (rooms.events.send_after_commit), which every participant's
+connection hears and relays to its client.
 
 Participants are named two ways: by `peer_id` (the call's id for one browser tab, known to the
 consumer) to reach them now, and by `user` or `guest_key` (a stable, non-secret id of a guest's
 browser session, never the raw session key) to remember a removal or an admission past the tab.
-
-Room events (the dict sent to the group, see `send_room_event`):
-    {"type": "room.event", "event": NAME, "data": {...},
-     "target_peer_id": str (only that peer's consumer handles it),
-     "target_user_id": int (only the consumers of that signed-in user handle it),
-     "audience": "moderators" (only consumers of hosts, co-hosts and staff forward it)}
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from rooms import access, services
+from accounts.models import User
+from rooms import access, presence, services
+from rooms.access import Actor
+from rooms.events import MODERATORS, send_after_commit
 from rooms.models import LobbyRequest, Meeting, Participant, Removal
-
-if TYPE_CHECKING:
-    from chat.models import Message
 
 logger = logging.getLogger(__name__)
 
 MAX_DISPLAY_NAME_LENGTH = 100
 MAX_PEER_ID_LENGTH = 64
-MODERATORS = "moderators"
 
 
 class ModerationDenied(PermissionDenied):
@@ -55,67 +46,23 @@ class ModerationError(ValidationError):
     Django's ValidationError already carries `message` and `code`."""
 
 
-# --- room events --------------------------------------------------------------------------
-
-
-def send_room_event(
-    meeting: Meeting,
-    event: str,
-    data: dict[str, Any] | None = None,
-    *,
-    target_peer_id: str | None = None,
-    target_user_id: int | None = None,
-    audience: str | None = None,
-) -> None:
-    """Send a contract-3 room event once the current transaction commits (at once outside one).
-
-    After the commit, because a client that hears of a change and asks the server about it must
-    find it stored. `robust`: the change is already committed when the event is sent, so a
-    channel-layer failure is logged rather than turned into an error for a request that did its
-    job; clients catch up from the database (chat history, the meeting page).
-
-    Call from synchronous code only (the consumer goes through database_sync_to_async).
-    """
-    message: dict[str, Any] = {"type": "room.event", "event": event, "data": data or {}}
-    if target_peer_id is not None:
-        message["target_peer_id"] = target_peer_id
-    if target_user_id is not None:
-        message["target_user_id"] = target_user_id
-    if audience is not None:
-        message["audience"] = audience
-    group = room_group_name(meeting)
-
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            logger.error("No channel layer: room event %s for %s not sent", event, group)
-            return
-        async_to_sync(layer.group_send)(group, message)
-
-    transaction.on_commit(send, robust=True)
-
-
-def room_group_name(meeting: Meeting) -> str:
-    return f"room.{meeting.code}"
-
-
 # --- who may moderate ---------------------------------------------------------------------
 
 
-def moderator_role(actor: Any, meeting: Meeting) -> str | None:
+def moderator_role(actor: Actor, meeting: Meeting) -> str | None:
     """'host', 'cohost' or 'staff' when the actor may moderate the meeting, else None."""
-    if actor is None or not getattr(actor, "is_authenticated", False):
+    person = access.signed_in(actor)
+    if person is None:
         return None
-    if meeting.host_id == actor.pk:
-        return "host"
-    if access.is_cohost(actor, meeting):
-        return "cohost"
-    if actor.is_staff:
+    role = access.call_role(person, meeting)
+    if role in access.MODERATOR_ROLES:
+        return str(role)
+    if person.is_staff:
         return "staff"
     return None
 
 
-def check_can_moderate(actor: Any, meeting: Meeting) -> str:
+def check_can_moderate(actor: Actor, meeting: Meeting) -> str:
     """The actor's moderator role; ModerationDenied (code not_moderator) for anyone else."""
     role = moderator_role(actor, meeting)
     if role is None:
@@ -129,7 +76,7 @@ def _check_peer_id(peer_id: object) -> str:
     return peer_id
 
 
-def _check_identity(user: Any, guest_key: str) -> None:
+def _check_identity(user: User | None, guest_key: str) -> None:
     if (user is None) == (not guest_key):
         raise ModerationError(
             "Name the participant by exactly one of a user or a guest key.",
@@ -143,14 +90,8 @@ def _check_not_ended(meeting: Meeting) -> None:
 
 
 def _present_participant(meeting: Meeting, peer_id: object) -> Participant:
-    """The participant in the call now with this peer id (rooms.signaling.presence's rows)."""
-    participant = (
-        Participant.objects.filter(
-            meeting=meeting, peer_id=_check_peer_id(peer_id), left_at__isnull=True
-        )
-        .select_related("user")
-        .first()
-    )
+    """The participant in the call now with this peer id (rooms.presence knows)."""
+    participant = presence.present_participant(meeting.pk, _check_peer_id(peer_id))
     if participant is None:
         raise ModerationError("That participant is not in the call.", code="not_in_call")
     return participant
@@ -159,24 +100,24 @@ def _present_participant(meeting: Meeting, peer_id: object) -> Participant:
 # --- mute ---------------------------------------------------------------------------------
 
 
-def mute_participant(actor: Any, meeting: Meeting, peer_id: str) -> None:
+def mute_participant(actor: Actor, meeting: Meeting, peer_id: str) -> None:
     """Ask the participant's consumer to pause their microphone ("muteRequested", which the
     consumer turns into pausing the mic producer and notifying "mutedByHost"). Nothing is stored:
     the participant may unmute themselves, as in Google Meet."""
     check_can_moderate(actor, meeting)
     participant = _present_participant(meeting, peer_id)
-    send_room_event(meeting, "muteRequested", {}, target_peer_id=participant.peer_id)
+    send_after_commit(meeting.code, "muteRequested", {}, target_peer_id=participant.peer_id)
 
 
 # --- remove and re-admit ------------------------------------------------------------------
 
 
 def remove_participant(
-    actor: Any,
+    actor: Actor,
     meeting: Meeting,
     *,
     peer_id: str | None = None,
-    user: Any = None,
+    user: User | None = None,
     guest_key: str = "",
 ) -> Removal:
     """Remove a participant from the meeting for good: they are told ("removed"; the consumer
@@ -209,22 +150,18 @@ def remove_participant(
             },
         )
         if user is not None:
-            send_room_event(meeting, "removed", {}, target_user_id=user.pk)
+            send_after_commit(meeting.code, "removed", {}, target_user_id=user.pk)
         else:
             # Guests have no user id to target: each of their tabs in the call, by peer id.
-            tabs = set(
-                Participant.objects.filter(
-                    meeting=meeting, user=None, guest_key=guest_key, left_at__isnull=True
-                ).values_list("peer_id", flat=True)
-            )
+            tabs = presence.present_guest_tabs(meeting.pk, guest_key)
             if peer_id is not None:
                 tabs.add(peer_id)
             for tab in sorted(tabs):
-                send_room_event(meeting, "removed", {}, target_peer_id=tab)
+                send_after_commit(meeting.code, "removed", {}, target_peer_id=tab)
     return removal
 
 
-def _check_removable(actor: Any, actor_role: str, user: Any, meeting: Meeting) -> None:
+def _check_removable(actor: Actor, actor_role: str, user: User, meeting: Meeting) -> None:
     if user.pk == meeting.host_id:
         raise ModerationDenied(
             "The host cannot be removed from their meeting.", "cannot_remove_host"
@@ -235,17 +172,20 @@ def _check_removable(actor: Any, actor_role: str, user: Any, meeting: Meeting) -
         raise ModerationDenied("Only the host can remove a co-host.", "cannot_remove_cohost")
 
 
-def is_removed(meeting: Meeting, *, user: Any = None, guest_key: str = "") -> bool:
+def is_removed(meeting: Meeting, *, user: User | None = None, guest_key: str = "") -> bool:
     """Whether this participant was removed from the meeting and not re-admitted since. The
     consumer refuses the join (errorCode "removed") when it is."""
-    if user is not None and getattr(user, "is_authenticated", False):
+    user = access.signed_in(user)
+    if user is not None:
         return Removal.objects.filter(meeting=meeting, user=user).exists()
     if guest_key:
         return Removal.objects.filter(meeting=meeting, user=None, guest_key=guest_key).exists()
     return False
 
 
-def readmit(actor: Any, meeting: Meeting, *, user: Any = None, guest_key: str = "") -> bool:
+def readmit(
+    actor: Actor, meeting: Meeting, *, user: User | None = None, guest_key: str = ""
+) -> bool:
     """Lift a removal; True when there was one."""
     check_can_moderate(actor, meeting)
     _check_identity(user, guest_key)
@@ -258,7 +198,7 @@ def readmit(actor: Any, meeting: Meeting, *, user: Any = None, guest_key: str = 
 # --- lock ---------------------------------------------------------------------------------
 
 
-def set_locked(actor: Any, meeting: Meeting, locked: bool) -> Meeting:
+def set_locked(actor: Actor, meeting: Meeting, locked: bool) -> Meeting:
     """Lock (nobody new enters; the consumer checks `meeting.locked` at join for everyone but
     moderators) or unlock the meeting. Sends "meetingLocked" {locked} when it changes."""
     check_can_moderate(actor, meeting)
@@ -270,7 +210,7 @@ def set_locked(actor: Any, meeting: Meeting, locked: bool) -> Meeting:
         if current.locked != locked:
             current.locked = locked
             current.save(update_fields=["locked", "updated_at"])
-            send_room_event(meeting, "meetingLocked", {"locked": locked})
+            send_after_commit(meeting.code, "meetingLocked", {"locked": locked})
     meeting.locked = locked
     return meeting
 
@@ -295,7 +235,7 @@ def request_entry(
     *,
     display_name: str,
     peer_id: str,
-    user: Any = None,
+    user: User | None = None,
     guest_key: str = "",
 ) -> LobbyRequest:
     """Someone not let in directly "asks to join": a waiting request the moderators are told of
@@ -328,8 +268,11 @@ def request_entry(
             request.save(update_fields=["display_name", "peer_id"])
         else:
             return request  # the same knock again (a retried join): the moderators know already
-        send_room_event(
-            meeting, "lobbyKnock", {"request": lobby_request_dict(request)}, audience=MODERATORS
+        send_after_commit(
+            meeting.code,
+            "lobbyKnock",
+            {"request": lobby_request_dict(request)},
+            audience=MODERATORS,
         )
     return request
 
@@ -349,18 +292,18 @@ def waiting_requests(meeting: Meeting) -> list[LobbyRequest]:
     return list(meeting.lobby_requests.filter(state=LobbyRequest.State.WAITING).order_by("pk"))
 
 
-def admit(actor: Any, request: LobbyRequest) -> LobbyRequest:
+def admit(actor: Actor, request: LobbyRequest) -> LobbyRequest:
     """Let a waiting person in: "lobbyAdmitted" to their waiting peer, after which their join
     succeeds (`is_admitted`); an earlier removal is lifted. Moderators get "lobbyResolved"."""
     return _decide(actor, request, LobbyRequest.State.ADMITTED, "lobbyAdmitted")
 
 
-def deny(actor: Any, request: LobbyRequest) -> LobbyRequest:
+def deny(actor: Actor, request: LobbyRequest) -> LobbyRequest:
     """Turn a waiting person away: "lobbyDenied" to their waiting peer. They may ask again."""
     return _decide(actor, request, LobbyRequest.State.DENIED, "lobbyDenied")
 
 
-def _decide(actor: Any, request: LobbyRequest, state: str, event: str) -> LobbyRequest:
+def _decide(actor: Actor, request: LobbyRequest, state: str, event: str) -> LobbyRequest:
     meeting = request.meeting
     check_can_moderate(actor, meeting)
     with transaction.atomic():
@@ -381,39 +324,33 @@ def _decide(actor: Any, request: LobbyRequest, state: str, event: str) -> LobbyR
                 meeting=meeting, user=current.user, guest_key=current.guest_key
             ).delete()
         payload = {"requestId": current.pk}
-        send_room_event(meeting, event, payload, target_peer_id=current.peer_id)
-        send_room_event(
-            meeting, "lobbyResolved", {"request": lobby_request_dict(current)}, audience=MODERATORS
+        send_after_commit(meeting.code, event, payload, target_peer_id=current.peer_id)
+        send_after_commit(
+            meeting.code,
+            "lobbyResolved",
+            {"request": lobby_request_dict(current)},
+            audience=MODERATORS,
         )
     return current
 
 
-def is_admitted(meeting: Meeting, *, user: Any = None, guest_key: str = "") -> bool:
+def is_admitted(meeting: Meeting, *, user: User | None = None, guest_key: str = "") -> bool:
     """Whether a moderator admitted this person from the lobby (their join then goes ahead even
     though the access policy sent them to the lobby). Removal wins over admission: check
     `is_removed` as well."""
     admitted = LobbyRequest.objects.filter(meeting=meeting, state=LobbyRequest.State.ADMITTED)
-    if user is not None and getattr(user, "is_authenticated", False):
+    user = access.signed_in(user)
+    if user is not None:
         return admitted.filter(user=user).exists()
     if guest_key:
         return admitted.filter(user=None, guest_key=guest_key).exists()
     return False
 
 
-# --- chat ---------------------------------------------------------------------------------
-
-
-def delete_message(actor: Any, message: Message) -> Message:
-    """Delete a chat message for everyone; see chat.services.delete_message (the one place)."""
-    from chat.services import delete_message as delete_chat_message
-
-    return delete_chat_message(actor, message)
-
-
 # --- end ----------------------------------------------------------------------------------
 
 
-def end_meeting(actor: Any, meeting: Meeting) -> Meeting:
+def end_meeting(actor: Actor, meeting: Meeting) -> Meeting:
     """End the call for everyone: "meetingEnded" to the room (each consumer notifies its client
     and closes with 4410), waiting lobby requests denied, and the status moved on by the
     meetings domain (rooms.services.mark_ended: ended, or back to scheduled for a recurring
@@ -428,6 +365,6 @@ def end_meeting(actor: Any, meeting: Meeting) -> Meeting:
         current.lobby_requests.filter(state=LobbyRequest.State.WAITING).update(
             state=LobbyRequest.State.DENIED, decided_by=actor, decided_at=timezone.now()
         )
-        send_room_event(current, "meetingEnded", {})
+        send_after_commit(current.code, "meetingEnded", {})
     meeting.status, meeting.ended_at = current.status, current.ended_at
     return current

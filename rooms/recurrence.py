@@ -16,17 +16,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.dates import WEEKDAYS
 from django.utils.formats import date_format
 from icalendar import vRecur
 
-if TYPE_CHECKING:
-    from rooms.models import Meeting
+
+class RecurrencePreset(models.TextChoices):
+    """The rules the forms offer (Meeting.Recurrence); any other RRULE is described in words."""
+
+    NONE = "", "Does not repeat"
+    DAILY = "FREQ=DAILY", "Daily"
+    WEEKLY = "FREQ=WEEKLY", "Weekly"
+
+
+class Schedule(Protocol):
+    """What this module reads of a meeting (rooms.models.Meeting is one)."""
+
+    @property
+    def recurrence(self) -> str: ...
+
+    @property
+    def starts_at(self) -> datetime: ...
+
+    @property
+    def time_zone(self) -> str: ...
+
+    @property
+    def duration(self) -> timedelta: ...
+
 
 ALLOWED_FREQUENCIES = frozenset({"DAILY", "WEEKLY"})
 # "After N occurrences" goes up to a year of daily meetings; "never" has no limit.
@@ -141,7 +164,7 @@ def validate_end(rule_text: str, starts_at: datetime) -> None:
         raise ValidationError("The repetition cannot end before the first occurrence.")
 
 
-def calendar_rule(meeting: Meeting) -> vRecur:
+def calendar_rule(meeting: Schedule) -> vRecur:
     """The meeting's RRULE for a calendar file, whose DTSTART has a TZID: an UNTIL must then be
     a UTC date-time (RFC 5545 3.3.10). The forms store it so; a rule typed into the admin
     with a date or a floating time is read as the end of that day / that wall-clock time in
@@ -161,14 +184,14 @@ def calendar_rule(meeting: Meeting) -> vRecur:
 # --- occurrences ----------------------------------------------------------------------------
 
 
-def _rule(meeting: Meeting) -> rrule:
+def _rule(meeting: Schedule) -> rrule:
     local_start = meeting.starts_at.astimezone(ZoneInfo(meeting.time_zone))
     rule = rrulestr(meeting.recurrence, dtstart=local_start)
     assert isinstance(rule, rrule)
     return rule
 
 
-def occurrences_between(meeting: Meeting, after: datetime, before: datetime) -> list[datetime]:
+def occurrences_between(meeting: Schedule, after: datetime, before: datetime) -> list[datetime]:
     """UTC start times of the meeting's occurrences that start in [after, before)."""
     if not meeting.recurrence:
         return [meeting.starts_at] if after <= meeting.starts_at < before else []
@@ -177,7 +200,7 @@ def occurrences_between(meeting: Meeting, after: datetime, before: datetime) -> 
     return [start.astimezone(UTC) for start in found if start < before]
 
 
-def next_occurrence(meeting: Meeting, now: datetime) -> datetime | None:
+def next_occurrence(meeting: Schedule, now: datetime) -> datetime | None:
     """UTC start of the occurrence that is on now or comes next; None when all are over."""
     duration = meeting.duration
     if not meeting.recurrence:
@@ -216,8 +239,6 @@ def _describe_base(rule: vRecur, local_start: datetime) -> str | None:
 def describe_rule(rule_text: str, starts_at: datetime, zone_name: str) -> str:
     """What a calendar app would say: "Weekly on Tuesday, until 15 Dec 2026", "Daily, 5 times".
     "" for a meeting that does not repeat."""
-    from rooms.models import Meeting
-
     if not rule_text:
         return ""
     try:
@@ -227,7 +248,7 @@ def describe_rule(rule_text: str, starts_at: datetime, zone_name: str) -> str:
         )
     except (ValueError, TypeError, KeyError):
         return rule_text  # an admin-entered rule that does not parse: show it as it is
-    base = base or dict(Meeting.Recurrence.choices).get(base_text, base_text)
+    base = base or dict(RecurrencePreset.choices).get(base_text, base_text)
     if end.last_day is not None:
         return f"{base}, until {date_format(end.last_day, 'j M Y')}"
     if end.count is not None:
@@ -235,6 +256,6 @@ def describe_rule(rule_text: str, starts_at: datetime, zone_name: str) -> str:
     return base
 
 
-def describe(meeting: Meeting) -> str:
+def describe(meeting: Schedule) -> str:
     """`describe_rule` for a meeting."""
     return describe_rule(meeting.recurrence, meeting.starts_at, meeting.time_zone)

@@ -20,8 +20,9 @@ from django.utils import timezone
 
 from accounts.models import new_calendar_token, validate_time_zone
 from rooms.access import can_manage
+from rooms.emails import send_calendar_email
 from rooms.models import Invitation, Meeting
-from rooms.recurrence import validate_end, validate_rrule
+from rooms.recurrence import next_occurrence, validate_end, validate_rrule
 
 MAX_INVITEES = 200
 INSTANT_MEETING_LENGTH = timedelta(hours=1)
@@ -97,16 +98,9 @@ def check_details(details: MeetingDetails, *, new: bool, previous_start: datetim
         raise ValidationError(errors)
 
 
-def _enqueue(task_name: str, *args: Any) -> None:
-    from rooms import tasks
-
-    task = getattr(tasks, task_name)
-    transaction.on_commit(partial(task.delay, *args))
-
-
 def _send_calendar_emails(meeting: Meeting, emails: Iterable[str], kind: str) -> None:
     for email in emails:
-        _enqueue("send_calendar_email", meeting.pk, email, kind)
+        transaction.on_commit(partial(send_calendar_email.delay, meeting.pk, email, kind))
 
 
 # --- create -------------------------------------------------------------------------------
@@ -272,8 +266,6 @@ def mark_live(meeting: Meeting) -> Meeting:
 def mark_ended(meeting: Meeting) -> Meeting:
     """The last person left (or a host ended it for everyone). A recurring meeting goes back
     to scheduled for its next occurrence; a one-off meeting is over."""
-    from rooms.recurrence import next_occurrence
-
     current = Meeting.objects.select_for_update().get(pk=meeting.pk)
     if current.status != Meeting.Status.LIVE:
         return current

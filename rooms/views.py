@@ -11,7 +11,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -25,6 +24,7 @@ from django_ratelimit.core import is_ratelimited
 from accounts.models import User
 from chat import services as chat_services
 from rooms import access, calendar, services
+from rooms.app_settings import app_settings
 from rooms.emails import invitation_from_token
 from rooms.forms import MeetingForm, RsvpForm
 from rooms.models import Invitation, Meeting
@@ -39,7 +39,7 @@ def _guessing_blocked(request: HttpRequest, *, count: bool) -> bool:
         request,
         group=JOIN_MISS_GROUP,
         key="user_or_ip",
-        rate=settings.ROOMS_JOIN_GUESS_RATE,
+        rate=app_settings.JOIN_GUESS_RATE,
         increment=count,
     )
 

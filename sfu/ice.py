@@ -13,7 +13,8 @@ from urllib.parse import unquote
 
 import aioice.ice
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
-from django.conf import settings
+
+from sfu.app_settings import app_settings
 
 _original_get_host_addresses: Callable[[bool, bool], list[str]] = aioice.ice.get_host_addresses
 
@@ -44,7 +45,7 @@ def rtc_configuration(*, max_bundle: bool = False) -> RTCConfiguration:
     start (one ICE gathering, one socket per listen IP) instead of one per media kind.
     """
     return RTCConfiguration(
-        iceServers=ice_servers_from_urls(list(settings.SFU_ICE_SERVERS)),
+        iceServers=ice_servers_from_urls(app_settings.ICE_SERVERS),
         bundlePolicy=RTCBundlePolicy.MAX_BUNDLE if max_bundle else RTCBundlePolicy.BALANCED,
     )
 
@@ -56,7 +57,7 @@ def install_listen_ips(listen_ips: list[str] | None = None) -> None:
     place gathering asks. An SFU node is a process of its own, so replacing it process-wide is
     what we want; an empty list restores aioice's own gathering.
     """
-    ips = list(settings.SFU_LISTEN_IPS if listen_ips is None else listen_ips)
+    ips = list(app_settings.LISTEN_IPS if listen_ips is None else listen_ips)
     if not ips:
         aioice.ice.get_host_addresses = _original_get_host_addresses
         return
@@ -72,7 +73,7 @@ _CANDIDATE = re.compile(r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( .*)$")
 
 def announce(sdp: str, announced_ip: str | None = None) -> str:
     """Rewrite the address of the SFU's candidates to SFU_ANNOUNCED_IP (a server behind NAT)."""
-    ip = settings.SFU_ANNOUNCED_IP if announced_ip is None else announced_ip
+    ip = app_settings.ANNOUNCED_IP if announced_ip is None else announced_ip
     if not ip:
         return sdp
     lines = []

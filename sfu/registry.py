@@ -12,11 +12,11 @@ import os
 import socket
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from sfu.app_settings import app_settings
 from sfu.models import RoomPlacement, SfuNode
 
 
@@ -39,7 +39,7 @@ def channel_for(node_name: str) -> str:
 
 def liveness_cutoff(now: dt.datetime | None = None) -> dt.datetime:
     now = now or timezone.now()
-    return now - dt.timedelta(seconds=settings.SFU_NODE_TIMEOUT_SECONDS)
+    return now - dt.timedelta(seconds=app_settings.NODE_TIMEOUT_SECONDS)
 
 
 def live_nodes(now: dt.datetime | None = None) -> QuerySet[SfuNode]:

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from channels.layers import get_channel_layer
 
 from accounts.models import User
-from rooms import services
+from rooms import presence, services
 from rooms.models import Meeting
 
 T = TypeVar("T")
@@ -108,17 +108,13 @@ def invite(meeting: Meeting, user: User) -> None:
 
 def attend(meeting: Meeting, user: User) -> None:
     """The user was in the call and has left."""
-    from rooms.signaling import presence
-
     peer_id = f"attended-{user.pk}"
     present(meeting, user, peer_id=peer_id, display_name=user.display_name)
     presence.leave(meeting, peer_id)
 
 
 def present(meeting: Meeting, user: User | None, *, peer_id: str, display_name: str) -> Any:
-    """Put someone in the call the way the signaling consumer does (rooms.signaling.presence)."""
-    from rooms.signaling import presence
-
+    """Put someone in the call the way the signaling consumer does (rooms.presence)."""
     return presence.enter(
         meeting,
         peer_id=peer_id,

@@ -67,7 +67,7 @@ def test_links_and_line_breaks_survive_escaping(client, host, meeting) -> None:
 
 def test_deleted_messages_show_as_deleted_without_their_text(client, host, meeting) -> None:
     message = post(meeting, host, "regrettable remark", "d1")
-    moderation.delete_message(host, message)
+    services.delete_message(host, message)
     client.force_login(host)
 
     page = client.get(reverse("chat:transcript", args=[meeting.code])).content.decode()

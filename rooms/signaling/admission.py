@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
+from django.contrib.sessions.backends.base import SessionBase
 from django.utils.crypto import salted_hmac
 
+from rooms import access, moderation
+from rooms.access import MODERATOR_ROLES, Actor, Role
 from rooms.models import Meeting
 
 logger = logging.getLogger(__name__)
 
-MODERATOR_ROLES = frozenset({"host", "cohost"})
 GUEST_KEY_SESSION_FIELD = "meet_guest_key"
 
 
 @dataclass(frozen=True)
 class Admission:
     meeting: Meeting
-    role: str  # "host" | "cohost" | "participant" | "guest"
+    role: Role
     # The policy lets this person ask to enter (a knock), not enter: join goes to the lobby.
     lobby: bool
     is_staff: bool = False
@@ -41,7 +42,7 @@ def find_meeting(code: str) -> Meeting | None:
     return Meeting.objects.filter(code=code).first()
 
 
-def admit(meeting: Meeting | None, user: Any) -> Admission | None:
+def admit(meeting: Meeting | None, user: Actor) -> Admission | None:
     """The person's admission to the meeting's call, or None when they may not even knock.
 
     `rooms.access.join_decision` is the one policy (pages, calendar and call alike); this
@@ -49,43 +50,38 @@ def admit(meeting: Meeting | None, user: Any) -> Admission | None:
     """
     if meeting is None:
         return None
-    from rooms import access
-
-    signed_in = user if user is not None and getattr(user, "is_authenticated", False) else None
-    decision = access.join_decision(signed_in, meeting)
-    if not decision.allowed:
+    person = access.signed_in(user)
+    decision = access.join_decision(person, meeting)
+    if not decision.allowed or decision.role is None:
         return None
-    role = decision.role or _role_of(signed_in, meeting)
     return Admission(
         meeting=meeting,
-        role=role,
-        lobby=decision.needs_lobby and role not in MODERATOR_ROLES,
-        is_staff=bool(signed_in is not None and signed_in.is_staff),
+        role=decision.role,
+        lobby=decision.needs_lobby and decision.role not in MODERATOR_ROLES,
+        is_staff=person is not None and person.is_staff,
     )
 
 
-def refusal_at_join(admission: Admission, user: Any, guest_key: str) -> tuple[str, str] | None:
+def refusal_at_join(admission: Admission, user: Actor, guest_key: str) -> tuple[str, str] | None:
     """(errorCode, reason) when a join must be refused now, else None: removed, locked, in the
     lobby, or ended. Moderators pass the lock and the lobby."""
-    from rooms import moderation
-
     meeting = Meeting.objects.get(pk=admission.meeting.pk)
-    signed_in = user if user is not None and getattr(user, "is_authenticated", False) else None
-    if getattr(meeting, "is_ended", False) and not admission.may_moderate:
+    person = access.signed_in(user)
+    if meeting.is_ended and not admission.may_moderate:
         return "meeting_ended", "The meeting has ended."
-    if moderation.is_removed(meeting, user=signed_in, guest_key=guest_key):
+    if moderation.is_removed(meeting, user=person, guest_key=guest_key):
         return "removed", "You were removed from this meeting."
     if admission.may_moderate:
         return None
-    admitted = moderation.is_admitted(meeting, user=signed_in, guest_key=guest_key)
-    if getattr(meeting, "locked", False) and not admitted:
+    admitted = moderation.is_admitted(meeting, user=person, guest_key=guest_key)
+    if meeting.locked and not admitted:
         return "meeting_locked", "The meeting is locked; nobody new can join."
     if admission.lobby and not admitted:
         return "lobby", "Ask to join and wait for the host to let you in."
     return None
 
 
-def guest_key_for(session: Any) -> str:
+def guest_key_for(session: SessionBase | None) -> str:
     """A guest's stable, non-secret id: kept in their session, derived from it the first
     time. Empty when the browser has no session at all (the guest then cannot resume after a
     reconnect; the meeting page gives every guest a session first)."""
@@ -98,14 +94,3 @@ def guest_key_for(session: Any) -> str:
     if not session_key:
         return ""
     return salted_hmac("rooms.signaling.guest_key", session_key).hexdigest()[:32]
-
-
-def _role_of(user: Any, meeting: Meeting) -> str:
-    if user is None:
-        return "guest"
-    if meeting.host_id == user.pk:
-        return "host"
-    co_hosts = getattr(meeting, "co_hosts", None)
-    if co_hosts is not None and co_hosts.filter(pk=user.pk).exists():
-        return "cohost"
-    return "participant"

@@ -2,8 +2,8 @@
 function of rooms.moderation (or chat.services), which checks that the actor may moderate and
 sends the room events. Nothing is decided here (docs/chat-and-moderation.md).
 
-Synchronous (ORM); the session runs them through database_sync_to_async and turns
-PermissionDenied / ValidationError into error responses with the domain's code.
+Each runs synchronously (ORM) through database_sync_to_async; PermissionDenied and
+ValidationError become error responses with the domain's code.
 """
 
 from __future__ import annotations
@@ -11,28 +11,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from channels.db import database_sync_to_async
+
+from chat import services as chat
 from rooms import moderation
+from rooms.access import Actor
 from rooms.models import LobbyRequest, Meeting
 from rooms.signaling import protocol
-from rooms.signaling.protocol import ProtocolError
+from rooms.signaling.context import ConnectionContext, RequestHandler
+from rooms.signaling.protocol import ProtocolError, Request
 
-ModerationRequest = Callable[[Meeting, Any, dict[str, Any]], dict[str, Any]]
+ModerationRequest = Callable[[Meeting, Actor, dict[str, Any]], dict[str, Any]]
 
 
-def mute_participant(meeting: Meeting, actor: Any, data: dict[str, Any]) -> dict[str, Any]:
+def mute_participant(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     peer_id = protocol.check_peer_id(protocol.field(data, "peerId"))
     moderation.mute_participant(actor, meeting, peer_id)
     return {}
 
 
-def remove_participant(meeting: Meeting, actor: Any, data: dict[str, Any]) -> dict[str, Any]:
+def remove_participant(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     """Who the peer is (user or guest key) is read from presence by rooms.moderation."""
     peer_id = protocol.check_peer_id(protocol.field(data, "peerId"))
     moderation.remove_participant(actor, meeting, peer_id=peer_id)
     return {}
 
 
-def lock_meeting(meeting: Meeting, actor: Any, data: dict[str, Any]) -> dict[str, Any]:
+def lock_meeting(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     locked = protocol.field(data, "locked")
     if not isinstance(locked, bool):
         raise ProtocolError("invalid_data", "locked must be true or false")
@@ -40,17 +45,17 @@ def lock_meeting(meeting: Meeting, actor: Any, data: dict[str, Any]) -> dict[str
     return {"locked": locked}
 
 
-def admit_entry(meeting: Meeting, actor: Any, data: dict[str, Any]) -> dict[str, Any]:
+def admit_entry(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     moderation.admit(actor, _lobby_request(meeting, actor, data))
     return {}
 
 
-def deny_entry(meeting: Meeting, actor: Any, data: dict[str, Any]) -> dict[str, Any]:
+def deny_entry(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     moderation.deny(actor, _lobby_request(meeting, actor, data))
     return {}
 
 
-def lobby_requests(meeting: Meeting, actor: Any, data: dict[str, Any]) -> dict[str, Any]:
+def lobby_requests(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     """Who is waiting now (a moderator who joins late is shown them)."""
     moderation.check_can_moderate(actor, meeting)
     return {
@@ -58,28 +63,21 @@ def lobby_requests(meeting: Meeting, actor: Any, data: dict[str, Any]) -> dict[s
     }
 
 
-def delete_chat_message(meeting: Meeting, actor: Any, data: dict[str, Any]) -> dict[str, Any]:
-    from chat import services as chat
-
+def delete_chat_message(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     message = chat.message_in_meeting(meeting, protocol.field(data, "messageId"))
     chat.delete_message(actor, message)
     return {}
 
 
-def end_meeting(meeting: Meeting, actor: Any, data: dict[str, Any]) -> dict[str, Any]:
+def end_meeting(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     moderation.end_meeting(actor, meeting)
     return {}
 
 
-def _lobby_request(meeting: Meeting, actor: Any, data: dict[str, Any]) -> LobbyRequest:
+def _lobby_request(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> LobbyRequest:
+    # Moderators first: someone else learns nothing about which request ids exist.
     moderation.check_can_moderate(actor, meeting)
-    request_id = protocol.field(data, "requestId")
-    if isinstance(request_id, bool) or not isinstance(request_id, int):
-        raise ProtocolError("invalid_data", "requestId must be a lobby request's id")
-    request = LobbyRequest.objects.filter(pk=request_id, meeting=meeting).first()
-    if request is None:
-        raise ProtocolError("unknown_request", "There is no such lobby request.")
-    return request
+    return moderation.lobby_request_in_meeting(meeting, protocol.field(data, "requestId"))
 
 
 METHODS: dict[str, ModerationRequest] = {
@@ -92,3 +90,16 @@ METHODS: dict[str, ModerationRequest] = {
     "deleteChatMessage": delete_chat_message,
     "endMeeting": end_meeting,
 }
+
+
+def moderation_handlers(context: ConnectionContext) -> dict[str, RequestHandler]:
+    def handler(function: ModerationRequest) -> RequestHandler:
+        async def handle(request: Request) -> dict[str, Any]:
+            context.require_joined()
+            return await database_sync_to_async(function)(
+                context.meeting, context.user, request.data
+            )
+
+        return handle
+
+    return {method: handler(function) for method, function in METHODS.items()}

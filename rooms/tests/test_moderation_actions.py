@@ -207,12 +207,12 @@ def test_delete_message_marks_it_deleted_and_tells_the_room(host, meeting, liste
     )
     listener.receive_event("chatMessage")
 
-    deleted = moderation.delete_message(host, message)
+    deleted = chat.delete_message(host, message)
 
     assert deleted.is_deleted
     assert deleted.deleted_by == host
     assert listener.receive_event("chatMessageDeleted")["data"] == {"messageId": message.pk}
-    moderation.delete_message(host, message)
+    chat.delete_message(host, message)
     listener.assert_silent()
 
 

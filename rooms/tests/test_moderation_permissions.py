@@ -61,7 +61,7 @@ def every_moderation_call(meeting, participant_user):
         "lock": lambda actor: moderation.set_locked(actor, meeting, True),
         "admit": lambda actor: moderation.admit(actor, request),
         "deny": lambda actor: moderation.deny(actor, request),
-        "delete_message": lambda actor: moderation.delete_message(actor, message),
+        "delete_message": lambda actor: chat.delete_message(actor, message),
         "end": lambda actor: moderation.end_meeting(actor, meeting),
     }
 

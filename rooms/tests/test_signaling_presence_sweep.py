@@ -28,9 +28,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from meet.celery import app as celery_app
-from rooms import tasks
+from rooms import presence, tasks
 from rooms.models import Meeting, Participant
-from rooms.signaling import departures, presence, protocol
+from rooms.signaling import protocol
 from rooms.tests import signaling_support
 from rooms.tests.signaling_support import (
     SignalingClient,
@@ -241,7 +241,7 @@ async def test_a_reconnect_between_the_sweeps_query_and_its_leave_keeps_the_peer
         # Kim's browser reconnects (to another web process) while the sweep is between its
         # query and its leaves.
         back = await joined(meeting, kim_cookie, "Kim", peer_id=crashed.peer_id)
-        departed = await sync_to_async(departures.leave_abandoned)(candidates)
+        departed = await sync_to_async(presence.leave_all_abandoned)(candidates)
 
     assert departed == []
     assert await present_peer_ids(meeting) == [staying.peer_id, crashed.peer_id]
@@ -271,11 +271,11 @@ async def test_a_rejoin_before_the_sweeps_departure_goes_out_keeps_the_new_peer(
         candidates = await sync_to_async(presence.abandoned_participants)(
             heartbeat_seconds=HEARTBEAT, grace_seconds=20.0
         )
-        departed = await sync_to_async(departures.leave_abandoned)(candidates)
+        departed = await sync_to_async(presence.leave_all_abandoned)(candidates)
         assert [p.peer_id for p in departed] == [crashed.peer_id]
         # The browser rejoins after the sweep's leave, before its SFU leave and peerClosed.
         back = await joined(meeting, kim_cookie, "Kim", peer_id=crashed.peer_id)
-        await departures.announce_departures(departed)
+        await presence.announce_departures(departed)
 
     assert await present_peer_ids(meeting) == [staying.peer_id, crashed.peer_id]
     # The sweep did not close the rejoined peer's media session, nor tell the others it left.
@@ -350,7 +350,7 @@ async def test_a_connection_swept_while_alive_is_closed_so_that_it_joins_again()
         lambda: heartbeat_since(meeting, stalled.peer_id, before + dt.timedelta(microseconds=1))
     )
     with time_machine.travel(timezone.now() + SILENCE, tick=True):
-        departed = await sync_to_async(departures.sweep_abandoned, thread_sensitive=False)()
+        departed = await sync_to_async(presence.sweep_abandoned, thread_sensitive=False)()
     assert [p.peer_id for p in departed] == [stalled.peer_id]
     assert await status(meeting) == "ended"
 

@@ -10,12 +10,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from sfu.app_settings import app_settings
 from sfu.node import SfuNodeServer
 
 
 def default_node_name() -> str:
-    if os.environ.get("SFU_NODE_NAME"):
-        return os.environ["SFU_NODE_NAME"]
+    if app_settings.NODE_NAME:
+        return app_settings.NODE_NAME
     # honcho names concurrent instances "sfu.1", "sfu.2", ...: stable across restarts.
     instance = os.environ.get("HONCHO_PROCESS_NAME", "sfu.1").rpartition(".")[2] or "1"
     return f"{socket.gethostname()}-sfu{instance}"

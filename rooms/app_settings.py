@@ -1,0 +1,53 @@
+"""Meetings settings, read through one object: `from rooms.app_settings import app_settings`
+(`as rooms_settings` where another app's object is imported too).
+
+The rule, the same in every app's app_settings module: a setting's default is written here
+and nowhere else. meet/settings.py sets a setting only when its environment variable is set,
+so an unset variable means the default below. Each property reads django.conf.settings when
+asked (never cached), so override_settings and pytest-django's `settings` fixture apply.
+
+SITE_URL is not here: meet/settings.py derives cookie and allauth settings from it, so it is a
+project setting with its default there, read from django.conf.settings like Django's own.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+class RoomsSettings:
+    @property
+    def JOIN_GUESS_RATE(self) -> str:
+        """Wrong or forbidden join codes one user (or address) may try before getting 429s, as
+        django-ratelimit's count/period: 30/10m is 30 per 10 minutes."""
+        return str(getattr(settings, "ROOMS_JOIN_GUESS_RATE", "30/10m"))
+
+    @property
+    def PRESENCE_HEARTBEAT_SECONDS(self) -> float:
+        """Seconds between a call connection's refreshes of its presence row; a participant
+        silent for three of them is made to leave by the beat sweep."""
+        return float(getattr(settings, "PRESENCE_HEARTBEAT_SECONDS", 20.0))
+
+    @property
+    def SIGNALING_RECONNECT_GRACE_SECONDS(self) -> float:
+        """Seconds a participant whose socket dropped stays present, waiting for a reconnect."""
+        return float(getattr(settings, "SIGNALING_RECONNECT_GRACE_SECONDS", 20.0))
+
+    @property
+    def SIGNALING_RATE_PER_SECOND(self) -> float:
+        """Client frames per second one connection may send on average (the token bucket's
+        refill rate)."""
+        return float(getattr(settings, "SIGNALING_RATE_PER_SECOND", 30.0))
+
+    @property
+    def SIGNALING_RATE_BURST(self) -> int:
+        """Client frames one connection may send at once (the token bucket's size)."""
+        return int(getattr(settings, "SIGNALING_RATE_BURST", 60))
+
+    @property
+    def SIGNALING_RATE_CLOSE_AFTER(self) -> int:
+        """Frames refused in a row for the rate after which the connection is closed (4429)."""
+        return int(getattr(settings, "SIGNALING_RATE_CLOSE_AFTER", 200))
+
+
+app_settings = RoomsSettings()

@@ -1,0 +1,263 @@
+"""Being in the call on one connection: join (or knock at the lobby), stay (the presence
+heartbeat), rename, and leave — now, or after the reconnect grace period when the socket drops.
+
+    connected --join--> joined --leave--> connected (may join again)
+        \\--join refused (lobby, lock, removal)--> connected
+    any --socket closed / removed / ended / replaced--> closed
+
+Who is present is rooms.presence's; who may enter is rooms.signaling.admission's; this module
+only puts them together for one connection, with the SFU join in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from chat import services as chat
+from rooms import events, moderation, presence
+from rooms.signaling import admission as admission_policy
+from rooms.signaling import protocol, shapes
+from rooms.signaling.context import ConnectionContext, RequestHandler, State
+from rooms.signaling.media_relay import MediaRelay
+from rooms.signaling.protocol import ProtocolError, Request
+
+logger = logging.getLogger(__name__)
+
+REPLACED_MESSAGE_TYPE = "signaling.replaced"
+
+
+class Membership:
+    def __init__(self, context: ConnectionContext, media: MediaRelay) -> None:
+        self.context = context
+        self.media = media
+        self._heartbeat: asyncio.Task[None] | None = None
+        # The consumer makes the connection in its own task (connect). Whatever ends that task,
+        # disconnect or not (an exception out of the consumer, a cancelled instance), ends the
+        # heartbeat with it: a row is refreshed only while its connection really lives.
+        try:
+            connection_task = asyncio.current_task()
+        except RuntimeError:
+            connection_task = None
+        if connection_task is not None:
+            connection_task.add_done_callback(lambda _task: self._stop_heartbeat())
+
+    def handlers(self) -> dict[str, RequestHandler]:
+        return {
+            "join": self._join,
+            "leave": self._leave,
+            "changeDisplayName": self._change_display_name,
+        }
+
+    # --- join -------------------------------------------------------------------------------
+    async def _join(self, request: Request) -> dict[str, Any]:
+        context = self.context
+        if context.state is State.JOINED:
+            raise ProtocolError("already_joined", "This connection has already joined.")
+        peer_id = protocol.check_peer_id(protocol.field(request.data, "peerId"))
+        display_name = protocol.check_display_name(protocol.field(request.data, "displayName"))
+        try:
+            await database_sync_to_async(presence.check_peer_owner)(
+                context.meeting.pk, peer_id, context.user, context.guest_key
+            )
+        except presence.PeerIdTaken:
+            raise ProtocolError("peer_id_taken", "Another participant uses this peerId.") from None
+        refusal = await database_sync_to_async(admission_policy.refusal_at_join)(
+            context.admission, context.user, context.guest_key
+        )
+        if refusal is not None:
+            code, reason = refusal
+            if code == "lobby":
+                await self._knock(peer_id, display_name)
+            raise ProtocolError(code, reason)
+        try:
+            entry = await database_sync_to_async(presence.enter)(
+                context.meeting,
+                peer_id=peer_id,
+                user=context.user,
+                guest_key=context.guest_key,
+                display_name=display_name,
+                role=context.role,
+                channel_name=context.channel_name,
+            )
+        except presence.PeerIdTaken:
+            raise ProtocolError("peer_id_taken", "Another participant uses this peerId.") from None
+        if entry.replaced_channel:
+            await events.send_to_channel(
+                entry.replaced_channel, {"type": REPLACED_MESSAGE_TYPE, "peer_id": peer_id}
+            )
+        context.state = State.JOINING
+        context.peer_id = peer_id
+        context.display_name = display_name
+        self.media.start()
+        try:
+            sfu_join = await context.gateway.request(
+                "join",
+                {
+                    "peer_id": peer_id,
+                    "peer_channel": context.channel_name,
+                    "display_name": display_name,
+                },
+            )
+        except BaseException:
+            if context.state is not State.CLOSED:
+                context.state = State.CONNECTED
+            context.peer_id = None
+            if not entry.resumed:
+                await database_sync_to_async(presence.leave)(
+                    context.meeting, peer_id, channel_name=context.channel_name
+                )
+            raise
+        abandoned = await database_sync_to_async(presence.expire_abandoned)(
+            context.meeting, presence.grace_seconds(), presence.heartbeat_seconds()
+        )
+        for gone in abandoned:
+            await context.broadcast("peerClosed", {"peerId": gone})
+        if not entry.resumed:
+            await context.broadcast(
+                "newPeer",
+                {"peerId": peer_id, "displayName": display_name, "role": context.role},
+            )
+        peers = await database_sync_to_async(presence.present_participants)(context.meeting.pk)
+        recent_chat = await database_sync_to_async(_recent_chat)(context)
+        response = {
+            "protocolVersion": protocol.PROTOCOL_VERSION,
+            "peerId": peer_id,
+            "role": context.role,
+            # Staff moderate any meeting without being its host: the client can't tell by role.
+            "canModerate": context.admission.may_moderate,
+            "peers": shapes.peer_list(peers, peer_id, sfu_join),
+            "iceServers": shapes.ice_servers_for_browsers(),
+            "chat": {"messages": recent_chat},
+            # The participant was still present (a reconnect inside the grace period): the
+            # others saw no peerClosed/newPeer. Media always starts afresh: the SFU's join
+            # replaced the old media session, so the client publishes again.
+            "reconnected": entry.resumed,
+            "resumed": False,
+        }
+        context.state = State.JOINED
+        self._start_heartbeat(peer_id)
+        return response
+
+    async def _knock(self, peer_id: str, display_name: str) -> None:
+        """The lobby: the person asks to enter and waits on this connection for
+        "lobbyAdmitted" (then joins again) or "lobbyDenied"."""
+        context = self.context
+        context.peer_id = peer_id  # so that lobby events targeted at this peer reach us
+        await database_sync_to_async(moderation.request_entry)(
+            context.meeting,
+            display_name=display_name,
+            peer_id=peer_id,
+            user=context.user,
+            guest_key=context.guest_key_if_guest,
+        )
+
+    # --- staying ----------------------------------------------------------------------------
+    def _start_heartbeat(self, peer_id: str) -> None:
+        self._stop_heartbeat()
+        self._heartbeat = asyncio.create_task(self._keep_alive(peer_id))
+
+    def _stop_heartbeat(self) -> None:
+        if self._heartbeat is not None and not self._heartbeat.done():
+            self._heartbeat.cancel()
+        self._heartbeat = None
+
+    async def _keep_alive(self, peer_id: str) -> None:
+        """Refresh this connection's presence row every PRESENCE_HEARTBEAT_SECONDS while
+        joined, so the presence sweep can tell it from one whose web process died."""
+        context = self.context
+        channel = context.channel_name
+        while True:
+            await asyncio.sleep(presence.heartbeat_seconds())
+            if context.state is not State.JOINED or context.peer_id != peer_id:
+                return
+            try:
+                liveness = await database_sync_to_async(presence.heartbeat)(
+                    context.meeting.pk, peer_id, channel
+                )
+            except Exception:
+                # The sweep waits for several missed heartbeats: the next one may get through.
+                logger.warning("presence heartbeat failed in room %s", context.code, exc_info=True)
+                continue
+            if liveness is presence.Liveness.TAKEN_OVER:
+                return  # another connection has the peer; signaling.replaced closes this one
+            if liveness is presence.Liveness.GONE:
+                if context.state is not State.JOINED or context.peer_id != peer_id:
+                    return  # left meanwhile, on purpose
+                # The sweep took this peer for gone (this process stalled for several
+                # heartbeats): the others got peerClosed, the SFU peer is closed. 1011 makes
+                # the client reconnect and join again, as a new peer for the others.
+                logger.warning(
+                    "peer %s in room %s was swept out while connected; closing",
+                    peer_id,
+                    context.code,
+                )
+                await context.close(protocol.CLOSE_SERVER_ERROR)
+                return
+
+    async def _change_display_name(self, request: Request) -> dict[str, Any]:
+        context = self.context
+        peer_id = context.require_joined()
+        name = protocol.check_display_name(protocol.field(request.data, "displayName"))
+        await database_sync_to_async(presence.rename)(
+            context.meeting.pk, peer_id, context.channel_name, name
+        )
+        context.display_name = name
+        await context.broadcast("peerDisplayNameChanged", {"peerId": peer_id, "displayName": name})
+        return {}
+
+    # --- leaving ----------------------------------------------------------------------------
+    async def _leave(self, request: Request) -> dict[str, Any]:
+        self.context.require_joined()
+        await self.depart()
+        return {}
+
+    async def depart(self) -> None:
+        """Leave for good now (leave request, removal, meeting ended): no grace period."""
+        context = self.context
+        if context.state not in (State.JOINED, State.JOINING) or context.peer_id is None:
+            return
+        peer_id = context.peer_id
+        context.state = State.CONNECTED
+        context.peer_id = None
+        self._stop_heartbeat()
+        self.media.forget()
+        await presence.finish_departure(
+            context.meeting, context.gateway, peer_id, channel_name=context.channel_name
+        )
+
+    async def replaced(self) -> None:
+        """Another connection took this peer over: close without leaving."""
+        self.context.state = State.CLOSED
+        self._stop_heartbeat()
+        await self.context.close(protocol.CLOSE_REPLACED)
+
+    async def disconnected(self) -> None:
+        """The WebSocket is gone. A joined peer stays present for the grace period, so a
+        reconnect resumes it; only then does it leave (peerClosed to the others)."""
+        context = self.context
+        was_joined = context.state in (State.JOINED, State.JOINING)
+        context.state = State.CLOSED
+        self._stop_heartbeat()
+        await context.stop_work()
+        if not was_joined or context.peer_id is None:
+            return
+        channel = context.channel_name
+        still_ours = await database_sync_to_async(presence.mark_disconnected)(
+            context.meeting.pk, context.peer_id, channel
+        )
+        if still_ours:
+            presence.schedule_grace_expiry(
+                context.meeting,
+                context.gateway,
+                context.peer_id,
+                channel,
+                presence.grace_seconds(),
+            )
+
+
+def _recent_chat(context: ConnectionContext) -> list[dict[str, Any]]:
+    return [chat.message_dict(message) for message in chat.recent_messages(context.meeting)]

@@ -1,0 +1,65 @@
+"""SFU settings, read through one object: `from sfu.app_settings import app_settings`.
+
+The rule, the same in every app's app_settings module: a setting's default is written here
+and nowhere else. meet/settings.py sets a setting only when its environment variable is set,
+so an unset variable means the default below. Each property reads django.conf.settings when
+asked (never cached), so override_settings and pytest-django's `settings` fixture apply.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+class SfuSettings:
+    @property
+    def REQUEST_TIMEOUT_SECONDS(self) -> float:
+        """Seconds a request to an SFU node waits for its answer (the gateway retries once)."""
+        return float(getattr(settings, "SFU_REQUEST_TIMEOUT_SECONDS", 5.0))
+
+    @property
+    def HEARTBEAT_SECONDS(self) -> float:
+        """Seconds between a node's heartbeats (its liveness and load, in the database)."""
+        return float(getattr(settings, "SFU_HEARTBEAT_SECONDS", 2.0))
+
+    @property
+    def NODE_TIMEOUT_SECONDS(self) -> float:
+        """Seconds without a heartbeat after which a node is out of placement and unhealthy."""
+        return float(getattr(settings, "SFU_NODE_TIMEOUT_SECONDS", 10.0))
+
+    @property
+    def NODE_CAPACITY(self) -> int:
+        """Forwarded streams (a count) a node accepts before placement skips it."""
+        return int(getattr(settings, "SFU_NODE_CAPACITY", 500))
+
+    @property
+    def ICE_SERVERS(self) -> list[str]:
+        """STUN/TURN URLs (`turn:user:pass@host:port`) for the SFU and the browsers; empty:
+        nothing outside the machine is contacted."""
+        return list(getattr(settings, "SFU_ICE_SERVERS", []))
+
+    @property
+    def LISTEN_IPS(self) -> list[str]:
+        """IP addresses the SFU gathers ICE host candidates on; empty: every non-loopback
+        address of the machine."""
+        return list(getattr(settings, "SFU_LISTEN_IPS", []))
+
+    @property
+    def ANNOUNCED_IP(self) -> str:
+        """IP address announced to browsers instead of the listen address (a server behind
+        NAT); empty: none."""
+        return str(getattr(settings, "SFU_ANNOUNCED_IP", ""))
+
+    @property
+    def NODE_NAME(self) -> str:
+        """This node's name, unique across the deployment; empty: `<hostname>-sfuN`, N the
+        honcho instance number (runsfu's --node overrides both)."""
+        return str(getattr(settings, "SFU_NODE_NAME", ""))
+
+    @property
+    def WORKERS(self) -> int:
+        """SFU node processes (a count) `make run` starts on this machine; one per core."""
+        return int(getattr(settings, "SFU_WORKERS", 1))
+
+
+app_settings = SfuSettings()
