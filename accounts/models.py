@@ -20,7 +20,11 @@ def new_calendar_token() -> str:
 
 
 class EmailUserManager(UserManager["User"]):
-    """Users are created by email; the username column stays but is optional."""
+    """Users are created by email; the username column stays but is optional.
+
+    The `type: ignore`s below: Django's UserManager takes the username first and requires it;
+    this manager's signatures are email-first on purpose (createsuperuser calls them so).
+    """
 
     def create_user(  # type: ignore[override]
         self, email: str, password: str | None = None, **extra: object
@@ -39,7 +43,7 @@ class EmailUserManager(UserManager["User"]):
         extra.setdefault("is_superuser", True)
         return self.create_user(email, password, **extra)
 
-    def _create_user(  # type: ignore[override]
+    def _create_user(
         self, username: str | None, email: str, password: str | None, **extra: object
     ) -> User:
         user = self.model(email=email, username=username, **extra)
@@ -49,7 +53,10 @@ class EmailUserManager(UserManager["User"]):
 
 
 class User(AbstractUser):
-    username = models.CharField(max_length=150, blank=True, null=True, unique=True)
+    # Optional (NULL, so that many users may have none): people sign in with their email.
+    username = models.CharField(  # type: ignore[assignment]
+        max_length=150, blank=True, null=True, unique=True
+    )
     email = models.EmailField("email address", unique=True)
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     reminder_minutes = models.PositiveSmallIntegerField(
@@ -63,8 +70,9 @@ class User(AbstractUser):
     )
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS = []
 
+    # The stubs type `objects` as AbstractUser's UserManager[Self]; ours is a subclass of it.
     objects = EmailUserManager()  # type: ignore[misc]
 
     class Meta:

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.preferences import PreferencesForm
-from rooms import services
+from rooms import access, services
 from rooms.calendar import feed_url
 
 
@@ -31,6 +31,6 @@ def preferences(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def reset_calendar_token(request: HttpRequest) -> HttpResponse:
-    services.reset_calendar_token(request.user)
+    services.reset_calendar_token(access.require_signed_in(request.user))
     messages.success(request, "New calendar feed address made; the old one no longer works.")
     return redirect("accounts:preferences")

@@ -20,11 +20,13 @@ from django.http import Http404
 from django.utils import timezone
 from redis.exceptions import LockError
 
+from accounts.models import User
 from chat.app_settings import app_settings
 from chat.models import MAX_MESSAGE_LENGTH, Message
 from chat.rate_limit import take_message_slot
 from chat.redis_client import redis_client, redis_key
 from rooms import access, moderation, presence
+from rooms.access import Actor
 from rooms.events import send_after_commit
 from rooms.models import Meeting
 
@@ -48,7 +50,7 @@ class ChatAuthor:
     `peer_id` is the sending tab's call id."""
 
     display_name: str
-    user: Any = None
+    user: User | None = None
     guest_key: str = ""
     peer_id: str = ""
 
@@ -231,17 +233,17 @@ def message_in_meeting(meeting: Meeting, message_id: object) -> Message:
 # --- deleting -----------------------------------------------------------------------------
 
 
-def delete_message(actor: Any, message: Message) -> Message:
+def delete_message(actor: Actor, message: Message) -> Message:
     """Delete a message for everyone (host, co-hosts and staff only; others get
     moderation.ModerationDenied): it stays in the history marked deleted, without its text, and
     "chatMessageDeleted" {messageId} goes to the room. Deleting twice changes nothing."""
-    moderation.check_can_moderate(actor, message.meeting)
+    moderator, _role = moderation.check_moderator(actor, message.meeting)
     with transaction.atomic():
         current = Message.objects.select_for_update().get(pk=message.pk)
         if current.is_deleted:
             return current
         current.deleted_at = timezone.now()
-        current.deleted_by = actor
+        current.deleted_by = moderator
         current.save(update_fields=["deleted_at", "deleted_by"])
         send_after_commit(current.meeting.code, "chatMessageDeleted", {"messageId": current.pk})
     return current
@@ -250,16 +252,17 @@ def delete_message(actor: Any, message: Message) -> Message:
 # --- the transcript -----------------------------------------------------------------------
 
 
-def can_read_transcript(user: Any, meeting: Meeting) -> bool:
+def can_read_transcript(user: Actor, meeting: Meeting) -> bool:
     """Whether a signed-in user may read the meeting's chat afterwards: whoever may see the
     meeting's page (host, co-hosts, invitees, staff) and anyone who was in the call. Nobody
     else."""
-    if user is None or not getattr(user, "is_authenticated", False):
+    person = access.signed_in(user)
+    if person is None:
         return False
-    return access.can_view_details(user, meeting) or presence.was_in_the_call(user, meeting)
+    return access.can_view_details(person, meeting) or presence.was_in_the_call(person, meeting)
 
 
-def transcript_meeting_or_404(user: Any, code: str) -> Meeting:
+def transcript_meeting_or_404(user: Actor, code: str) -> Meeting:
     """The meeting with this code when the user may read its chat; Http404 otherwise, so that
     outsiders cannot tell a meeting they may not see from one that does not exist."""
     meeting = Meeting.objects.filter(code=code).first()
@@ -272,7 +275,7 @@ def history_for_transcript(meeting: Meeting) -> list[Message]:
     return list(Message.objects.filter(meeting=meeting).order_by("id"))
 
 
-def transcript_context(user: Any, meeting: Meeting) -> dict[str, Any]:
+def transcript_context(user: Actor, meeting: Meeting) -> dict[str, Any]:
     """What the meeting page adds to its context to show "chat/_transcript.html":
 
     context.update(chat.services.transcript_context(request.user, meeting))

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
+from django.core.exceptions import PermissionDenied
+
 from accounts.models import User
 from rooms.models import Invitation, Meeting, Participant
 
@@ -40,6 +42,15 @@ def signed_in(user: Actor) -> User | None:
         return None
     assert isinstance(user, User)
     return user
+
+
+def require_signed_in(user: Actor) -> User:
+    """The signed-in user behind a view that @login_required guards (PermissionDenied for
+    anyone else, should such a view ever lose its guard)."""
+    person = signed_in(user)
+    if person is None:
+        raise PermissionDenied("Sign in first.")
+    return person
 
 
 def is_cohost(user: User, meeting: Meeting) -> bool:

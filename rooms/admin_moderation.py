@@ -28,11 +28,13 @@ class MeetingModerationAdminMixin(admin.ModelAdmin):
     """Put it first among the meetings admin's bases: it adds its actions to the admin's own and
     a "Participants" button to the change form (unless the admin has a change form of its own)."""
 
+    # A meetings admin that names a change form of its own overrides this one (it comes first
+    # in the MRO); its form should then show the "Participants" button itself.
+    change_form_template = "admin/rooms/meeting/moderation_change_form.html"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.actions = [*(self.actions or []), *MODERATION_ACTIONS]
-        if self.change_form_template is None:
-            self.change_form_template = "admin/rooms/meeting/moderation_change_form.html"
 
     # --- list actions -----------------------------------------------------------------------
 

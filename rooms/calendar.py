@@ -19,7 +19,7 @@ from rooms.models import Invitation, Meeting
 from rooms.recurrence import calendar_rule
 
 PRODID = "-//meet//meetings//EN"
-_PARTSTAT = {
+_PARTSTAT: dict[str, str] = {
     Invitation.Response.NEEDS_ACTION: "NEEDS-ACTION",
     Invitation.Response.ACCEPTED: "ACCEPTED",
     Invitation.Response.DECLINED: "DECLINED",
@@ -72,7 +72,7 @@ def meeting_event(
         attendee.params["role"] = "REQ-PARTICIPANT"
         attendee.params["partstat"] = _PARTSTAT.get(invitation.response, "NEEDS-ACTION")
         attendee.params["rsvp"] = "TRUE"
-        event.add("attendee", attendee, encode=0)
+        event.add("attendee", attendee, encode=False)
     return event
 
 

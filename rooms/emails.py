@@ -48,9 +48,12 @@ def invitation_from_token(token: str) -> Invitation | None:
         return None
     if not isinstance(data, dict):
         return None
+    invitation_id, meeting_id = data.get("i"), data.get("m")
+    if not isinstance(invitation_id, int) or not isinstance(meeting_id, int):
+        return None
     return (
         Invitation.objects.select_related("meeting", "meeting__host")
-        .filter(pk=data.get("i"), meeting_id=data.get("m"))
+        .filter(pk=invitation_id, meeting_id=meeting_id)
         .first()
     )
 

@@ -180,7 +180,8 @@ class MeetingForm(forms.Form):
         return NEVER
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         start, zone = data.get("start"), data.get("time_zone")
         if start is not None and zone:
             try:

@@ -70,6 +70,14 @@ def check_can_moderate(actor: Actor, meeting: Meeting) -> str:
     return role
 
 
+def check_moderator(actor: Actor, meeting: Meeting) -> tuple[User, str]:
+    """The moderating user and their role (check_can_moderate refuses anyone else)."""
+    role = check_can_moderate(actor, meeting)
+    moderator = access.signed_in(actor)
+    assert moderator is not None  # a moderator role is only ever given to a signed-in user
+    return moderator, role
+
+
 def _check_peer_id(peer_id: object) -> str:
     if not isinstance(peer_id, str) or not 0 < len(peer_id) <= MAX_PEER_ID_LENGTH:
         raise ModerationError("peerId must be a participant's id.", code="invalid_peer_id")
@@ -128,7 +136,7 @@ def remove_participant(
     `user` or `guest_key` (someone who may not be in the call). A signed-in user is removed with
     all their tabs (the event targets the user); a guest by their tab.
     """
-    role = check_can_moderate(actor, meeting)
+    moderator, role = check_moderator(actor, meeting)
     display_name = ""
     if peer_id is not None and user is None and not guest_key:
         participant = _present_participant(meeting, peer_id)
@@ -136,7 +144,7 @@ def remove_participant(
         display_name = participant.display_name
     _check_identity(user, guest_key)
     if user is not None:
-        _check_removable(actor, role, user, meeting)
+        _check_removable(moderator, role, user, meeting)
         display_name = display_name or user.display_name
     with transaction.atomic():
         removal, _ = Removal.objects.update_or_create(
@@ -144,7 +152,7 @@ def remove_participant(
             user=user,
             guest_key=guest_key,
             defaults={
-                "removed_by": actor,
+                "removed_by": moderator,
                 "removed_at": timezone.now(),
                 "display_name": display_name[:MAX_DISPLAY_NAME_LENGTH],
             },
@@ -161,7 +169,7 @@ def remove_participant(
     return removal
 
 
-def _check_removable(actor: Actor, actor_role: str, user: User, meeting: Meeting) -> None:
+def _check_removable(actor: User, actor_role: str, user: User, meeting: Meeting) -> None:
     if user.pk == meeting.host_id:
         raise ModerationDenied(
             "The host cannot be removed from their meeting.", "cannot_remove_host"
@@ -305,7 +313,7 @@ def deny(actor: Actor, request: LobbyRequest) -> LobbyRequest:
 
 def _decide(actor: Actor, request: LobbyRequest, state: str, event: str) -> LobbyRequest:
     meeting = request.meeting
-    check_can_moderate(actor, meeting)
+    moderator, _role = check_moderator(actor, meeting)
     with transaction.atomic():
         current = LobbyRequest.objects.select_for_update().get(pk=request.pk)
         if current.state == state:
@@ -316,7 +324,7 @@ def _decide(actor: Actor, request: LobbyRequest, state: str, event: str) -> Lobb
                 code="already_decided",
             )
         current.state = state
-        current.decided_by = actor
+        current.decided_by = moderator
         current.decided_at = timezone.now()
         current.save(update_fields=["state", "decided_by", "decided_at"])
         if state == LobbyRequest.State.ADMITTED:
@@ -356,14 +364,14 @@ def end_meeting(actor: Actor, meeting: Meeting) -> Meeting:
     meetings domain (rooms.services.mark_ended: ended, or back to scheduled for a recurring
     meeting's next occurrence). Only a live meeting has a call to end: for any other, nothing
     happens."""
-    check_can_moderate(actor, meeting)
+    moderator, _role = check_moderator(actor, meeting)
     with transaction.atomic():
         current = Meeting.objects.select_for_update().get(pk=meeting.pk)
         if current.status != Meeting.Status.LIVE:
             return current
         current = services.mark_ended(current)
         current.lobby_requests.filter(state=LobbyRequest.State.WAITING).update(
-            state=LobbyRequest.State.DENIED, decided_by=actor, decided_at=timezone.now()
+            state=LobbyRequest.State.DENIED, decided_by=moderator, decided_at=timezone.now()
         )
         send_after_commit(current.code, "meetingEnded", {})
     meeting.status, meeting.ended_at = current.status, current.ended_at

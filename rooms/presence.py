@@ -34,6 +34,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from accounts.models import User
 from rooms import events, services
 from rooms.app_settings import app_settings
 from rooms.models import Meeting, Participant
@@ -122,13 +123,13 @@ def is_present(meeting_id: int, peer_id: str) -> bool:
     return bool(_present(meeting_id).filter(peer_id=peer_id).exists())
 
 
-def was_in_the_call(user: Any, meeting: Meeting) -> bool:
+def was_in_the_call(user: User, meeting: Meeting) -> bool:
     """Whether this signed-in user ever joined the meeting's call (rows stay after a leave:
     they are the meeting's attendance)."""
     return Participant.objects.filter(meeting=meeting, user=user).exists()
 
 
-def check_peer_owner(meeting_id: int, peer_id: str, user: Any, guest_key: str) -> None:
+def check_peer_owner(meeting_id: int, peer_id: str, user: User | None, guest_key: str) -> None:
     """PeerIdTaken when someone else is present with this peer id (checked before anything
     else happens for a join, the lobby knock included)."""
     existing = _present(meeting_id).filter(peer_id=peer_id).first()
@@ -143,7 +144,7 @@ def enter(
     meeting: Meeting,
     *,
     peer_id: str,
-    user: Any,
+    user: User | None,
     guest_key: str,
     display_name: str,
     role: str,
@@ -315,7 +316,7 @@ def _leave_where(meeting: Meeting, condition: Callable[[], Q]) -> Departure:
     return Departure(left=left, last=last)
 
 
-def _same_person(participant: Participant, user: Any, guest_key: str) -> bool:
+def _same_person(participant: Participant, user: User | None, guest_key: str) -> bool:
     if user is not None:
         return participant.user_id == user.pk
     return participant.user_id is None and bool(guest_key) and participant.guest_key == guest_key

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from accounts.models import User
+from rooms.access import Actor, signed_in
 from rooms.models import Invitation, Meeting
 from rooms.recurrence import next_occurrence
 
 ACTIVE_STATUSES = (Meeting.Status.SCHEDULED, Meeting.Status.LIVE)
 
 
-def meetings_involving(user: Any) -> QuerySet[Meeting]:
+def meetings_involving(user: User) -> QuerySet[Meeting]:
     """Meetings the user hosts, co-hosts or is invited to (and has not declined)."""
     invited = Invitation.objects.filter(email__iexact=user.email).exclude(
         response=Invitation.Response.DECLINED
@@ -27,14 +28,15 @@ def meetings_involving(user: Any) -> QuerySet[Meeting]:
     )
 
 
-def upcoming_meetings_for(user: Any, now: datetime | None = None) -> list[Meeting]:
+def upcoming_meetings_for(user: Actor, now: datetime | None = None) -> list[Meeting]:
     """Meetings the user hosts or is invited to that are on now or still to come, soonest
     first. Each carries `next_start` and `next_end` (its current or next occurrence)."""
-    if not getattr(user, "is_authenticated", False):
+    person = signed_in(user)
+    if person is None:
         return []
     now = now or timezone.now()
     candidates = (
-        meetings_involving(user)
+        meetings_involving(person)
         .filter(status__in=ACTIVE_STATUSES)
         .filter(~Q(recurrence="") | Q(ends_at__gt=now) | Q(ends_at__isnull=True))
         .select_related("host")
@@ -44,6 +46,7 @@ def upcoming_meetings_for(user: Any, now: datetime | None = None) -> list[Meetin
         start = next_occurrence(meeting, now)
         if start is None:
             continue
+        # Set on the instance for the templates; Meeting has no such fields (hence the ignores).
         meeting.next_start = start  # type: ignore[attr-defined]
         meeting.next_end = start + meeting.duration  # type: ignore[attr-defined]
         upcoming.append(meeting)

@@ -11,15 +11,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import new_calendar_token, validate_time_zone
-from rooms.access import can_manage
+from accounts.models import User, new_calendar_token, validate_time_zone
+from rooms.access import Actor, can_manage, signed_in
 from rooms.emails import send_calendar_email
 from rooms.models import Invitation, Meeting
 from rooms.recurrence import next_occurrence, validate_end, validate_rrule
@@ -41,7 +40,7 @@ class MeetingDetails:
     access_policy: str = Meeting.Access.SIGNED_IN
     recurrence: str = ""
     invitee_emails: Sequence[str] = field(default_factory=list)
-    co_hosts: Sequence[Any] = field(default_factory=list)
+    co_hosts: Sequence[User] = field(default_factory=list)
 
 
 def normalize_emails(emails: Iterable[str]) -> list[str]:
@@ -67,7 +66,9 @@ def normalize_emails(emails: Iterable[str]) -> list[str]:
     return list(seen)
 
 
-def check_details(details: MeetingDetails, *, new: bool, previous_start: datetime | None = None):
+def check_details(
+    details: MeetingDetails, *, new: bool, previous_start: datetime | None = None
+) -> None:
     """Validate what the forms also check, so that every caller gets the same rules."""
     errors: dict[str, list[str]] = {}
     if not details.title.strip():
@@ -106,7 +107,7 @@ def _send_calendar_emails(meeting: Meeting, emails: Iterable[str], kind: str) ->
 # --- create -------------------------------------------------------------------------------
 
 
-def create_instant_meeting(host: Any, title: str = "") -> Meeting:
+def create_instant_meeting(host: User, title: str = "") -> Meeting:
     """A meeting that is live now, for the "New meeting" button."""
     now = timezone.now()
     return Meeting.objects.create(
@@ -121,7 +122,7 @@ def create_instant_meeting(host: Any, title: str = "") -> Meeting:
 
 
 @transaction.atomic
-def schedule_meeting(host: Any, details: MeetingDetails) -> Meeting:
+def schedule_meeting(host: User, details: MeetingDetails) -> Meeting:
     check_details(details, new=True)
     meeting = Meeting.objects.create(
         host=host,
@@ -144,7 +145,7 @@ def schedule_meeting(host: Any, details: MeetingDetails) -> Meeting:
 # --- change -------------------------------------------------------------------------------
 
 
-def _check_manager(actor: Any, meeting: Meeting) -> None:
+def _check_manager(actor: Actor, meeting: Meeting) -> None:
     if not can_manage(actor, meeting):
         raise PermissionDenied("Only the host can change this meeting.")
 
@@ -161,7 +162,7 @@ _CALENDAR_FIELDS = (
 
 
 @transaction.atomic
-def update_meeting(actor: Any, meeting: Meeting, details: MeetingDetails) -> Meeting:
+def update_meeting(actor: Actor, meeting: Meeting, details: MeetingDetails) -> Meeting:
     """Apply the host's changes; when anything changed, bump SEQUENCE, send updates to the
     invitees who stay, invitations to new ones and cancellations to those taken off."""
     _check_manager(actor, meeting)
@@ -207,7 +208,7 @@ def update_meeting(actor: Any, meeting: Meeting, details: MeetingDetails) -> Mee
 
 
 @transaction.atomic
-def cancel_meeting(actor: Any, meeting: Meeting) -> Meeting:
+def cancel_meeting(actor: Actor, meeting: Meeting) -> Meeting:
     _check_manager(actor, meeting)
     current = Meeting.objects.select_for_update().get(pk=meeting.pk)
     if current.status == Meeting.Status.CANCELLED:
@@ -234,13 +235,14 @@ def respond_to_invitation(invitation: Invitation, response: str) -> Invitation:
     return invitation
 
 
-def invitation_for(user: Any, meeting: Meeting) -> Invitation | None:
-    if not getattr(user, "is_authenticated", False):
+def invitation_for(user: Actor, meeting: Meeting) -> Invitation | None:
+    person = signed_in(user)
+    if person is None:
         return None
-    return meeting.invitations.filter(email__iexact=user.email).first()
+    return meeting.invitations.filter(email__iexact=person.email).first()
 
 
-def reset_calendar_token(user: Any) -> str:
+def reset_calendar_token(user: User) -> str:
     """A new secret for the personal feed; the old URL stops working at once."""
     user.calendar_token = new_calendar_token()
     user.save(update_fields=["calendar_token"])

@@ -82,14 +82,14 @@ def _viewable_meeting(request: HttpRequest, code: str) -> Meeting:
 @login_required
 @require_POST
 def new_meeting(request: HttpRequest) -> HttpResponse:
-    meeting = services.create_instant_meeting(request.user)
+    meeting = services.create_instant_meeting(access.require_signed_in(request.user))
     return redirect("rooms:join", code=meeting.code)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def schedule(request: HttpRequest) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+    user = access.require_signed_in(request.user)
     if request.method == "POST":
         form = MeetingForm(request.POST)
         if form.is_valid():
@@ -203,7 +203,7 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
     meeting = Meeting.objects.select_related("host").filter(code=code).first()
     user = request.user if request.user.is_authenticated else None
     decision = access.join_decision(user, meeting) if meeting is not None else None
-    if decision is None or not decision.allowed:
+    if meeting is None or decision is None or not decision.allowed:
         _count_miss(request)
         if user is None:
             return redirect_to_login(request.get_full_path())

@@ -1,19 +1,43 @@
-"""The shapes the browser sees for what the SFU and presence know: contract 2's snake_case
-turned into contract 1's camelCase, field by field."""
+"""The shapes the browser sees for what the SFU and presence know: the SFU contract's snake_case
+(sfu/contract.py) turned into the browser protocol's camelCase (docs/protocol.md), field by
+field, in the order the browser has always received them.
+
+The one place that converts: a field the node adds reaches the browser only once it is named
+here.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from django.conf import settings
 
+from rooms.models import Participant
+from sfu.contract import (
+    ActiveSpeakerData,
+    ConsumerEventData,
+    ConsumerInfo,
+    ConsumerStats,
+    JoinReply,
+    NegotiateData,
+    ProducerClosedData,
+    ProduceReply,
+    ProducerInfo,
+    ProducerStats,
+    RestartIceReply,
+    StatsReply,
+    TransportStats,
+)
 
-def ice_servers_for_browsers() -> list[dict[str, Any]]:
+Shape = dict[str, object]
+
+
+def ice_servers_for_browsers() -> list[dict[str, str | list[str]]]:
     from sfu.ice import ice_servers_from_urls
 
     servers = []
     for server in ice_servers_from_urls(list(settings.SFU_ICE_SERVERS)):
-        entry: dict[str, Any] = {"urls": server.urls}
+        entry: dict[str, str | list[str]] = {"urls": server.urls}
         if server.username:
             entry["username"] = server.username
         if server.credential:
@@ -22,23 +46,24 @@ def ice_servers_for_browsers() -> list[dict[str, Any]]:
     return servers
 
 
+# --- join ------------------------------------------------------------------------------------
+def producer_for_client(producer: ProducerInfo) -> Shape:
+    return {
+        "producerId": producer["producer_id"],
+        "kind": producer["kind"],
+        "source": producer["source"],
+        "paused": producer["paused"],
+    }
+
+
 def peer_list(
-    participants: list[Any], own_peer_id: str, sfu_join: dict[str, Any]
-) -> list[dict[str, Any]]:
+    participants: Sequence[Participant], own_peer_id: str, sfu_join: JoinReply
+) -> list[Shape]:
     """Everyone present but oneself, with their producers as the SFU's join reported them."""
-    producers_by_peer: dict[str, list[dict[str, Any]]] = {}
-    for peer in sfu_join.get("peers", []) if isinstance(sfu_join.get("peers"), list) else []:
-        if isinstance(peer, dict) and isinstance(peer.get("peer_id"), str):
-            producers_by_peer[peer["peer_id"]] = [
-                {
-                    "producerId": p.get("producer_id"),
-                    "kind": p.get("kind"),
-                    "source": p.get("source"),
-                    "paused": bool(p.get("paused", False)),
-                }
-                for p in peer.get("producers", [])
-                if isinstance(p, dict)
-            ]
+    producers_by_peer = {
+        peer["peer_id"]: [producer_for_client(p) for p in peer["producers"]]
+        for peer in sfu_join["peers"]
+    }
     return [
         {
             "peerId": participant.peer_id,
@@ -51,14 +76,116 @@ def peer_list(
     ]
 
 
-def consumer_for_client(consumer: dict[str, Any]) -> dict[str, Any]:
+# --- produce ---------------------------------------------------------------------------------
+def produce_for_client(reply: ProduceReply) -> Shape:
     return {
-        "consumerId": consumer.get("consumer_id"),
-        "producerId": consumer.get("producer_id"),
-        "peerId": consumer.get("producer_peer_id"),
-        "kind": consumer.get("kind"),
-        "source": consumer.get("source"),
-        "mid": consumer.get("mid"),
-        "paused": bool(consumer.get("paused", False)),
-        "producerPaused": bool(consumer.get("producer_paused", False)),
+        "sdp": reply["sdp"],
+        "producers": [{**producer_for_client(p), "mid": p["mid"]} for p in reply["producers"]],
+    }
+
+
+# --- the receive transport -------------------------------------------------------------------
+def consumer_for_client(consumer: ConsumerInfo) -> Shape:
+    return {
+        "consumerId": consumer["consumer_id"],
+        "producerId": consumer["producer_id"],
+        "peerId": consumer["producer_peer_id"],
+        "kind": consumer["kind"],
+        "source": consumer["source"],
+        "mid": consumer["mid"],
+        "paused": consumer["paused"],
+        "producerPaused": consumer["producer_paused"],
+    }
+
+
+def new_consumer_for_client(negotiate: NegotiateData) -> Shape:
+    """The `newConsumer` server request's data for a `negotiate` event."""
+    return {
+        "negotiationId": negotiate["negotiation_id"],
+        "sdp": negotiate["sdp"],
+        "consumers": [consumer_for_client(c) for c in negotiate["consumers"]],
+    }
+
+
+def restart_ice_for_client(reply: RestartIceReply) -> Shape:
+    return {
+        "sendTransport": reply["send_transport"],
+        "receiveTransport": reply["receive_transport"],
+    }
+
+
+# --- events ----------------------------------------------------------------------------------
+def consumer_event_for_client(data: ConsumerEventData) -> Shape:
+    """consumerClosed, consumerPaused, consumerResumed."""
+    return {"consumerId": data["consumer_id"]}
+
+
+def producer_closed_for_client(data: ProducerClosedData) -> Shape:
+    return {"producerId": data["producer_id"]}
+
+
+def active_speaker_for_client(data: ActiveSpeakerData) -> Shape:
+    return {"peerId": data["peer_id"]}
+
+
+# --- getStats --------------------------------------------------------------------------------
+def stats_for_client(stats: StatsReply) -> Shape:
+    return {
+        "transports": [_transport_stats(t) for t in stats["transports"]],
+        "producers": [_producer_stats(p) for p in stats["producers"]],
+        "consumers": [_consumer_stats(c) for c in stats["consumers"]],
+    }
+
+
+def _transport_stats(transport: TransportStats) -> Shape:
+    return {
+        "direction": transport["direction"],
+        "connectionState": transport["connection_state"],
+        "iceState": transport["ice_state"],
+        "packetsSent": transport["packets_sent"],
+        "packetsReceived": transport["packets_received"],
+        "bytesSent": transport["bytes_sent"],
+        "bytesReceived": transport["bytes_received"],
+    }
+
+
+def _producer_stats(producer: ProducerStats) -> Shape:
+    return {
+        **producer_for_client(producer),
+        "mid": producer["mid"],
+        "codec": producer["codec"],
+        "packets": producer["packets"],
+        "bytes": producer["bytes"],
+        "bitrateBps": producer["bitrate_bps"],
+        "packetsLost": producer["packets_lost"],
+        "jitter": producer["jitter"],
+        "nacksSent": producer["nacks_sent"],
+        "retransmissionsReceived": producer["retransmissions_received"],
+        "keyframeRequests": producer["keyframe_requests"],
+        "consumers": producer["consumers"],
+        "rttMs": producer["rtt_ms"],
+    }
+
+
+def _consumer_stats(consumer: ConsumerStats) -> Shape:
+    # Not consumer_for_client: getStats has always named the producer's peer producerPeerId,
+    # where newConsumer says peerId.
+    return {
+        "consumerId": consumer["consumer_id"],
+        "producerId": consumer["producer_id"],
+        "producerPeerId": consumer["producer_peer_id"],
+        "kind": consumer["kind"],
+        "source": consumer["source"],
+        "mid": consumer["mid"],
+        "paused": consumer["paused"],
+        "producerPaused": consumer["producer_paused"],
+        "forwarding": consumer["forwarding"],
+        "packets": consumer["packets"],
+        "bytes": consumer["bytes"],
+        "bitrateBps": consumer["bitrate_bps"],
+        "packetsLost": consumer["packets_lost"],
+        "fractionLost": consumer["fraction_lost"],
+        "rttMs": consumer["rtt_ms"],
+        "keyframeRequests": consumer["keyframe_requests"],
+        "retransmissionsSent": consumer["retransmissions_sent"],
     }
