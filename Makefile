@@ -8,10 +8,8 @@ BIN    := $(VENV)/bin
 run: $(VENV)/.runtime-installed
 	$(BIN)/python -m meet.launcher
 
-test: $(VENV)/.dev-installed
+test: lint
 	@bash scripts/ensure-chromium.sh
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 # The production configuration: PostgreSQL + the system Redis (as CI runs it).
@@ -20,9 +18,11 @@ test-services: $(VENV)/.dev-installed
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# ruff, then mypy with django-stubs over the product code ([tool.mypy] in pyproject.toml).
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(VENV)/.dev-installed
 	$(BIN)/ruff check --fix .

@@ -24,7 +24,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/preferences.html",
-        {"form": form, "feed_url": feed_url(request.user)},
+        {"form": form, "feed_url": feed_url(access.require_signed_in(request.user))},
     )
 
 

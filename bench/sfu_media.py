@@ -42,6 +42,7 @@ import av
 from aiortc import RTCConfiguration, RTCPeerConnection, clock
 from aiortc.mediastreams import MediaStreamTrack
 
+from sfu import hooks
 from sfu.codecs import is_vp8_keyframe_start
 
 logger = logging.getLogger(__name__)
@@ -64,12 +65,7 @@ SAMPLE_MASK = 7  # probe 1 packet in 8 (chosen by key, so the same packets on bo
 # --- loopback ------------------------------------------------------------------------------
 def loopback_only() -> None:
     """aioice: gather host candidates on 127.0.0.1 only (it skips loopback by default)."""
-    import aioice.ice
-
-    def host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        return ["127.0.0.1"] if use_ipv4 else []
-
-    aioice.ice.get_host_addresses = host_addresses
+    hooks.gather_host_candidates_on(["127.0.0.1"])
 
 
 def new_peer_connection() -> RTCPeerConnection:

@@ -255,9 +255,10 @@ def delete_message(actor: Actor, message: Message) -> Message:
 def can_read_transcript(user: Actor, meeting: Meeting) -> bool:
     """Whether a signed-in user may read the meeting's chat afterwards: whoever may see the
     meeting's page (host, co-hosts, invitees, staff) and anyone who was in the call. Nobody
-    else."""
+    else, and nobody a moderator removed from the meeting (from the removal on, until they are
+    re-admitted)."""
     person = access.signed_in(user)
-    if person is None:
+    if person is None or moderation.is_removed(meeting, user=person):
         return False
     return access.can_view_details(person, meeting) or presence.was_in_the_call(person, meeting)
 

@@ -317,18 +317,13 @@ _from_environment("SFU_NODE_TIMEOUT_SECONDS", env.float)
 # This node's name (runsfu) and how many nodes `make run` starts (the launcher).
 _from_environment("SFU_NODE_NAME", env.str)
 _from_environment("SFU_WORKERS", env.int)
-# TRANSITIONAL: rooms/signaling/sfu_gateway.py, rooms/signaling/shapes.py, sfu/node.py and
-# sfu/channel_api.py still read these four from django.conf.settings, which fails when they are
-# undefined. Once they read sfu.app_settings, make these `_from_environment` like the others;
-# until then tests/test_settings_checks.py keeps these defaults equal to sfu/app_settings.py's.
-#
 # STUN/TURN servers for the SFU and the browsers, e.g.
 # "stun:stun.example.org:3478,turn:user:pass@turn.example.org:3478". None by default: meet
 # contacts nothing outside the machine unless told to.
-SFU_ICE_SERVERS: list[str] = env.list("SFU_ICE_SERVERS", default=[])
-SFU_HEARTBEAT_SECONDS: float = env.float("SFU_HEARTBEAT_SECONDS", default=2.0)
-SFU_NODE_CAPACITY: int = env.int("SFU_NODE_CAPACITY", default=500)
-SFU_REQUEST_TIMEOUT_SECONDS: float = env.float("SFU_REQUEST_TIMEOUT_SECONDS", default=5.0)
+_from_environment("SFU_ICE_SERVERS", env.list)
+_from_environment("SFU_HEARTBEAT_SECONDS", env.float)
+_from_environment("SFU_NODE_CAPACITY", env.int)
+_from_environment("SFU_REQUEST_TIMEOUT_SECONDS", env.float)
 
 LOGGING = {
     "version": 1,

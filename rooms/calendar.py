@@ -12,9 +12,11 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 from icalendar import Calendar, Event, vCalAddress, vText
 
+from accounts.models import User
 from rooms.models import Invitation, Meeting
 from rooms.recurrence import calendar_rule
 
@@ -139,8 +141,5 @@ def outlook_calendar_url(meeting: Meeting) -> str:
     return "https://outlook.live.com/calendar/0/deeplink/compose?" + urlencode(params)
 
 
-def feed_url(user: object) -> str:
-    from django.urls import reverse
-
-    token = getattr(user, "calendar_token", "")
-    return settings.SITE_URL + reverse("rooms:calendar_feed", args=[token])
+def feed_url(user: User) -> str:
+    return settings.SITE_URL + reverse("rooms:calendar_feed", args=[user.calendar_token])

@@ -68,7 +68,7 @@ class SignalingConsumer(AsyncWebsocketConsumer):
         if text_data is not None:
             await self.session.receive_text(text_data)
         else:
-            await self.session.receive_binary()
+            await self.session.receive_binary(bytes_data or b"")
 
     # --- channel-layer messages -----------------------------------------------------------
     async def sfu_event(self, message: dict[str, Any]) -> None:

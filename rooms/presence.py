@@ -38,7 +38,7 @@ from accounts.models import User
 from rooms import events, services
 from rooms.app_settings import app_settings
 from rooms.models import Meeting, Participant
-from rooms.signaling.sfu_gateway import SfuGateway, SfuUnavailable
+from rooms.sfu_gateway import SfuGateway, SfuUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -382,13 +382,26 @@ async def finish_departure(
 async def close_peer(code: str, gateway: SfuGateway, peer_id: str) -> None:
     """After the row has let the peer go: its SFU peer is closed and the others are told."""
     try:
-        await gateway.request("leave", {"peer_id": peer_id})
+        await gateway.leave(peer_id)
     except SfuUnavailable as exc:
         # The node closes peers whose room it lost anyway; presence is what the others see.
         logger.warning("SFU leave failed for %s in %s: %s", peer_id, code, exc)
     except Exception:
         logger.exception("SFU leave failed for %s in %s", peer_id, code)
     await events.broadcast(code, "peerClosed", {"peerId": peer_id})
+
+
+async def clear_abandoned(meeting: Meeting, gateway: SfuGateway) -> list[str]:
+    """At a join: this meeting's abandoned participants leave now, as with the sweep — the row,
+    the SFU peer, peerClosed to the others — so the newcomer neither sees nor receives them.
+    Each only once: `expire_abandoned` lets a row go under the meeting's lock, and only the
+    caller whose update did it closes the SFU peer."""
+    gone = await database_sync_to_async(expire_abandoned)(
+        meeting, grace_seconds(), heartbeat_seconds()
+    )
+    for peer_id in gone:
+        await _close_unless_back(meeting.pk, meeting.code, gateway, peer_id)
+    return gone
 
 
 def sweep_abandoned() -> list[Participant]:
@@ -443,7 +456,12 @@ async def announce_departures(departed: list[Participant]) -> None:
         gateways.setdefault(participant.meeting.code, SfuGateway(participant.meeting.code))
     outcomes = await asyncio.gather(
         *(
-            _announce_departure(participant, gateways[participant.meeting.code])
+            _close_unless_back(
+                participant.meeting_id,
+                participant.meeting.code,
+                gateways[participant.meeting.code],
+                participant.peer_id,
+            )
             for participant in departed
         ),
         return_exceptions=True,
@@ -457,16 +475,16 @@ async def announce_departures(departed: list[Participant]) -> None:
             )
 
 
-async def _announce_departure(participant: Participant, gateway: SfuGateway) -> None:
-    code, peer_id = participant.meeting.code, participant.peer_id
+async def _close_unless_back(meeting_id: int, code: str, gateway: SfuGateway, peer_id: str) -> None:
+    """close_peer for a participant let go as abandoned, unless it has joined again since."""
     try:
-        back = await database_sync_to_async(is_present)(participant.meeting_id, peer_id)
+        back = await database_sync_to_async(is_present)(meeting_id, peer_id)
     except Exception:
-        logger.exception("sweep: presence check failed for %s in %s", peer_id, code)
+        logger.exception("presence check failed for %s in %s", peer_id, code)
         back = False
     if back:
-        # The peer joined again (a new row) after the sweep's leave: its join has replaced the
-        # SFU peer already, and a peerClosed now would remove the tile its newPeer showed.
-        logger.info("sweep: %s rejoined %s before its departure went out", peer_id, code)
+        # The peer joined again (a new row) after its row was let go: its join has replaced
+        # the SFU peer already, and a peerClosed now would remove the tile its newPeer showed.
+        logger.info("%s rejoined %s before its departure went out", peer_id, code)
         return
     await close_peer(code, gateway, peer_id)

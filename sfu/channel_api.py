@@ -1,4 +1,5 @@
-"""The SFU node's channel-layer API: message shapes shared by the node and its callers.
+"""The SFU node's channel-layer envelope, shared by the node and its callers; the methods and
+their data are sfu/contract.py's.
 
 Request (to `sfu.<node>`):
     {"type": "sfu.request", "id": str, "method": str, "data": dict, "reply_to": channel}
@@ -7,18 +8,21 @@ Response (to `reply_to`):
     {"type": "sfu.response", "id": str, "ok": false, "error_code": str, "error_reason": str}
 
 Channel delivery is at most once, so callers wait with a timeout and every method is safe to
-retry.
+retry. Code calls the node through sfu.client's typed client; `request()` is its transport (and
+what bench/ and the tests' malformed requests use directly).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from channels.layers import get_channel_layer
-from django.conf import settings
+
+from sfu.app_settings import app_settings
 
 REQUEST_TYPE = "sfu.request"
 RESPONSE_TYPE = "sfu.response"
@@ -74,8 +78,8 @@ def parse_request(message: object) -> SfuRequest:
     return SfuRequest(id=request_id, method=method, data=data, reply_to=reply_to)
 
 
-def ok_response(request_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"type": RESPONSE_TYPE, "id": request_id, "ok": True, "data": data or {}}
+def ok_response(request_id: str, data: Mapping[str, object] | None = None) -> dict[str, Any]:
+    return {"type": RESPONSE_TYPE, "id": request_id, "ok": True, "data": dict(data or {})}
 
 
 def error_response(request_id: str | None, code: str, reason: str) -> dict[str, Any]:
@@ -91,7 +95,7 @@ def error_response(request_id: str | None, code: str, reason: str) -> dict[str, 
 async def request(
     node_channel: str,
     method: str,
-    data: dict[str, Any] | None = None,
+    data: Mapping[str, object] | None = None,
     *,
     timeout: float | None = None,
 ) -> dict[str, Any]:
@@ -109,12 +113,12 @@ async def request(
         {
             "type": REQUEST_TYPE,
             "id": request_id,
-            "method": method,
-            "data": data or {},
+            "method": str(method),  # a plain str on the wire, even for an SfuMethod
+            "data": dict(data or {}),
             "reply_to": reply_to,
         },
     )
-    timeout = settings.SFU_REQUEST_TIMEOUT_SECONDS if timeout is None else timeout
+    timeout = app_settings.REQUEST_TIMEOUT_SECONDS if timeout is None else timeout
     try:
         async with asyncio.timeout(timeout):
             while True:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 
 FORWARDED_MIME_TYPES = frozenset({"video/vp8", "video/h264", "audio/opus"})
+
+KeyframeDetector = Callable[[bytes], bool]
+"""Whether an RTP payload starts a key frame."""
 
 
 def codec_key(codec: RTCRtpCodecParameters) -> tuple[str, str, str]:
@@ -82,7 +87,8 @@ def is_h264_keyframe_start(payload: bytes) -> bool:
     return False
 
 
-def keyframe_detector(codec: RTCRtpCodecParameters):  # type: ignore[no-untyped-def]
+def keyframe_detector(codec: RTCRtpCodecParameters) -> KeyframeDetector | None:
+    """None for audio: every audio packet can start a stream."""
     mime = codec.mimeType.lower()
     if mime == "video/vp8":
         return is_vp8_keyframe_start

@@ -1,27 +1,33 @@
-"""The per-packet path: a producer's incoming RTP, rewritten per consumer and sent on.
+"""The send half of the per-packet path: one incoming packet to K consumers, rewritten per
+consumer and sent.
 
-No jitter buffer, no depayloading, no decoding. Per consumer the forwarder rewrites SSRC,
-payload type, sequence number and timestamp (offsets recomputed whenever the stream restarts:
-resume, new slot, publisher reconnect), header extensions (the subscriber's ids; mid,
-abs-send-time, audio level kept), and starts video only at a key frame.
+`fan_out` takes a producer's packet from the receive half (sfu/receiving.py) and sends a copy
+through each forwarding consumer's `SendSlot`. No jitter buffer, no depayloading, no
+decoding. Per consumer the slot rewrites SSRC, payload type, sequence number and timestamp
+(offsets recomputed whenever the stream restarts: resume, new slot, publisher reconnect),
+header extensions (the subscriber's ids; mid, abs-send-time, audio level kept), and starts
+video only at a key frame. `hooks.SenderOutput` puts the bytes on the wire. Also here: the
+bitrate meter (`RateMeter`) producers and consumers count with.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import struct
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket
 from aiortc.utils import uint16_gt
 
-from sfu.hooks import SenderOutput
-
 if TYPE_CHECKING:
     from aiortc import RTCRtpTransceiver
 
+    from sfu.hooks import SenderOutput
+    from sfu.producer import Producer
+
+logger = logging.getLogger(__name__)
 
 # Seconds from the NTP epoch (1900) to the Unix epoch (1970).
 NTP_UNIX_OFFSET = 2208988800
@@ -180,12 +186,16 @@ class SendSlot:
         """Packets this slot has sent again because the subscriber NACKed them."""
         return 0 if self.output is None else self.output.retransmissions
 
-    def start(self, payload_type: int, clock_rate: int, mid: str | None) -> None:
-        self.output = SenderOutput(self.transceiver.sender)
+    def start(
+        self, output: SenderOutput, payload_type: int | None, clock_rate: int, mid: str | None
+    ) -> None:
+        """aiortc started the slot's sender: forward through `output` with what the subscriber
+        negotiated (payload type, clock rate, its header-extension ids, the m-line's mid)."""
+        self.output = output
         self.payload_type = payload_type
         self.clock_rate = clock_rate
         self.mid = mid
-        extensions_map = self.output.extensions_map
+        extensions_map = output.extensions_map
         if self.kind == "video":
             self._extensions = ExtensionBlock(
                 extensions_map,
@@ -256,4 +266,39 @@ class SendSlot:
         return output.send(seq, timestamp, len(packet.payload), data, ntp_time)
 
 
-KeyframeDetector = Callable[[bytes], bool]
+async def fan_out(producer: Producer, packet: RtpPacket) -> None:
+    """Forward one packet of `producer` to each of its forwarding consumers."""
+    if producer.paused:
+        return
+    now = time.monotonic()
+    producer.meter.add(len(packet.payload), now)
+    producer.media_ssrc = packet.ssrc
+    if producer.kind == "audio":
+        level = packet.extensions.audio_level
+        if level is not None:
+            producer.levels.add(level[1])
+    keyframe_start: bool | None = None
+    detect = producer.detect_keyframe
+    # The same for every copy: one send time and one extension value per incoming packet.
+    ntp_time = ntp_now()
+    value = extension_value(packet, producer.kind, ntp_time)
+    # Synchronous from here: K copies without an await between them (nothing else runs
+    # in between, so the consumer set cannot change under the loop either).
+    for consumer in list(producer.consumers.values()):
+        slot = consumer.slot
+        if not consumer.forwarding or slot is None:
+            continue
+        if slot.waiting_keyframe and keyframe_start is None:
+            keyframe_start = detect is not None and detect(packet.payload)
+        try:
+            sent = slot.send(packet, bool(keyframe_start), value, ntp_time, now)
+        except ConnectionError:
+            continue  # the subscriber's transport is not (or no longer) connected
+        except Exception:
+            # Never let one consumer break the publisher's receive loop.
+            logger.exception("forwarding to consumer %s failed", consumer.id)
+            continue
+        if sent > 0:
+            consumer.meter.add(sent, now)
+        elif sent < 0:
+            producer.request_keyframe()

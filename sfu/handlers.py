@@ -1,22 +1,43 @@
-"""The node's media methods: validate each request's data, then call the engine.
+"""The node's media methods: check each request's data against sfu/contract.py, then call the
+engine.
 
-Everything here comes from outside the process, so every field is type- and size-checked and
-a bad request gets `bad_request` (or the engine's own code) without touching any state.
+This is where the node validates what comes from outside the process, once: every field is
+type- and size-checked here and a bad request gets `bad_request` without touching any state.
+The engine checks only what needs the parsed SDP (a mid of `sources` missing from the offer, a
+source that does not fit its m-line's kind).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
 
-from sfu.channel_api import SfuRequest
+from sfu.contract import (
+    AnswerRequest,
+    ConsumerRequest,
+    JoinRequest,
+    ProduceRequest,
+    ProducerRequest,
+    RoomPeer,
+    SfuMethod,
+    Source,
+    is_source,
+)
 from sfu.engine import EngineError, MediaEngine
 
+Data = Mapping[str, object]
+Reply = Mapping[str, object]
+Handler = Callable[[Data], Awaitable[Reply]]
+
+MAX_ROOM_LENGTH = 64
+MAX_ID_LENGTH = 100
 MAX_SDP_LENGTH = 200_000
+MAX_NAME_LENGTH = 200
+MAX_SOURCES = 32
+MAX_MID_LENGTH = 32
 # What Channels accepts as a channel name (channels.layers.BaseChannelLayer), < 100 chars.
 CHANNEL_NAME = re.compile(r"^[a-zA-Z\d\-_.]+(![\d\w\-_.]*)?$")
-MAX_NAME_LENGTH = 200
+MAX_CHANNEL_LENGTH = 99
 
 
 class BadRequest(EngineError):
@@ -24,8 +45,9 @@ class BadRequest(EngineError):
         super().__init__("bad_request", reason)
 
 
+# --- fields ----------------------------------------------------------------------------------
 def text(
-    data: dict[str, Any], name: str, *, max_length: int = 100, allow_empty: bool = False
+    data: Data, name: str, *, max_length: int = MAX_ID_LENGTH, allow_empty: bool = False
 ) -> str:
     value = data.get(name)
     if not isinstance(value, str):
@@ -37,94 +59,142 @@ def text(
     return value
 
 
-def channel_name(data: dict[str, Any], name: str) -> str:
-    value = text(data, name, max_length=99)
+def channel_name(data: Data, name: str) -> str:
+    value = text(data, name, max_length=MAX_CHANNEL_LENGTH)
     if not CHANNEL_NAME.match(value):
         raise BadRequest(f"{name} is not a channel name")
     return value
 
 
-def sources_field(data: dict[str, Any]) -> dict[str, str]:
+def sources_field(data: Data) -> dict[str, Source]:
     value = data.get("sources", {})
-    if not isinstance(value, dict) or len(value) > 32:
-        raise BadRequest("sources must be an object mapping mid to mic, camera or screen")
+    shape = "sources must be an object mapping mid to mic, camera or screen"
+    if not isinstance(value, dict) or len(value) > MAX_SOURCES:
+        raise BadRequest(shape)
+    sources: dict[str, Source] = {}
     for mid, source in value.items():
-        if not isinstance(mid, str) or len(mid) > 32 or not isinstance(source, str):
-            raise BadRequest("sources must be an object mapping mid to mic, camera or screen")
-        if source not in ("mic", "camera", "screen"):
+        if not isinstance(mid, str) or len(mid) > MAX_MID_LENGTH or not isinstance(source, str):
+            raise BadRequest(shape)
+        if not is_source(source):
             raise BadRequest(f"unknown source {source!r}")
-    return dict(value)
+        sources[mid] = source
+    return sources
 
 
-def media_handlers(engine: MediaEngine) -> dict[str, Callable[[SfuRequest], Awaitable[dict]]]:
-    def room_peer(data: dict[str, Any]) -> tuple[str, str]:
-        return text(data, "room", max_length=64), text(data, "peer_id")
+# --- requests, one reader per shape of sfu/contract.py --------------------------------------
+def read_room_peer(data: Data) -> RoomPeer:
+    return RoomPeer(
+        room=text(data, "room", max_length=MAX_ROOM_LENGTH), peer_id=text(data, "peer_id")
+    )
 
-    async def join(request: SfuRequest) -> dict:
-        data = request.data
-        room, peer_id = room_peer(data)
+
+def read_join(data: Data) -> JoinRequest:
+    where = read_room_peer(data)
+    return JoinRequest(
+        room=where["room"],
+        peer_id=where["peer_id"],
+        peer_channel=channel_name(data, "peer_channel"),
+        display_name=text(data, "display_name", max_length=MAX_NAME_LENGTH, allow_empty=True),
+    )
+
+
+def read_produce(data: Data) -> ProduceRequest:
+    where = read_room_peer(data)
+    return ProduceRequest(
+        room=where["room"],
+        peer_id=where["peer_id"],
+        sdp=text(data, "sdp", max_length=MAX_SDP_LENGTH),
+        sources=sources_field(data),
+    )
+
+
+def read_producer(data: Data) -> ProducerRequest:
+    where = read_room_peer(data)
+    return ProducerRequest(
+        room=where["room"], peer_id=where["peer_id"], producer_id=text(data, "producer_id")
+    )
+
+
+def read_consumer(data: Data) -> ConsumerRequest:
+    where = read_room_peer(data)
+    return ConsumerRequest(
+        room=where["room"], peer_id=where["peer_id"], consumer_id=text(data, "consumer_id")
+    )
+
+
+def read_answer(data: Data) -> AnswerRequest:
+    where = read_room_peer(data)
+    return AnswerRequest(
+        room=where["room"],
+        peer_id=where["peer_id"],
+        negotiation_id=text(data, "negotiation_id"),
+        sdp=text(data, "sdp", max_length=MAX_SDP_LENGTH),
+    )
+
+
+# --- the table -------------------------------------------------------------------------------
+PeerAction = Callable[[str, str], Awaitable[Reply]]
+ObjectAction = Callable[[str, str, str], Awaitable[Reply]]
+
+
+def media_handlers(engine: MediaEngine) -> dict[SfuMethod, Handler]:
+    """Every method but ping (the node's own), bound to `engine`."""
+
+    async def join(data: Data) -> Reply:
+        request = read_join(data)
         return await engine.join(
-            room,
-            peer_id,
-            channel_name(data, "peer_channel"),
-            text(data, "display_name", max_length=MAX_NAME_LENGTH, allow_empty=True),
+            request["room"], request["peer_id"], request["peer_channel"], request["display_name"]
         )
 
-    async def produce(request: SfuRequest) -> dict:
-        data = request.data
-        room, peer_id = room_peer(data)
-        return await engine.produce(
-            room, peer_id, text(data, "sdp", max_length=MAX_SDP_LENGTH), sources_field(data)
-        )
+    async def produce(data: Data) -> Reply:
+        request = read_produce(data)
+        # MediaEngine.produce takes a dict[str, str], which a dict[str, Source] is not (dict
+        # is invariant).
+        sources: dict[str, str] = dict(request["sources"])
+        return await engine.produce(request["room"], request["peer_id"], request["sdp"], sources)
 
-    def on_producer(method: Callable[[str, str, str], Awaitable[dict]]):  # type: ignore[no-untyped-def]
-        async def handler(request: SfuRequest) -> dict:
-            room, peer_id = room_peer(request.data)
-            return await method(room, peer_id, text(request.data, "producer_id"))
-
-        return handler
-
-    def on_consumer(method: Callable[[str, str, str], Awaitable[dict]]):  # type: ignore[no-untyped-def]
-        async def handler(request: SfuRequest) -> dict:
-            room, peer_id = room_peer(request.data)
-            return await method(room, peer_id, text(request.data, "consumer_id"))
-
-        return handler
-
-    async def receive_answer(request: SfuRequest) -> dict:
-        data = request.data
-        room, peer_id = room_peer(data)
+    async def receive_answer(data: Data) -> Reply:
+        request = read_answer(data)
         return await engine.receive_answer(
-            room,
-            peer_id,
-            text(data, "negotiation_id"),
-            text(data, "sdp", max_length=MAX_SDP_LENGTH),
+            request["room"], request["peer_id"], request["negotiation_id"], request["sdp"]
         )
 
-    async def get_stats(request: SfuRequest) -> dict:
-        return await engine.get_stats(*room_peer(request.data))
+    def on_producer(action: ObjectAction) -> Handler:
+        async def handle(data: Data) -> Reply:
+            request = read_producer(data)
+            return await action(request["room"], request["peer_id"], request["producer_id"])
 
-    async def restart_ice(request: SfuRequest) -> dict:
-        return await engine.restart_ice(*room_peer(request.data))
+        return handle
 
-    async def leave(request: SfuRequest) -> dict:
-        return await engine.leave(*room_peer(request.data))
+    def on_consumer(action: ObjectAction) -> Handler:
+        async def handle(data: Data) -> Reply:
+            request = read_consumer(data)
+            return await action(request["room"], request["peer_id"], request["consumer_id"])
 
-    async def dump(request: SfuRequest) -> dict:
+        return handle
+
+    def on_peer(action: PeerAction) -> Handler:
+        async def handle(data: Data) -> Reply:
+            request = read_room_peer(data)
+            return await action(request["room"], request["peer_id"])
+
+        return handle
+
+    async def dump(data: Data) -> Reply:
         return engine.dump()
 
     return {
-        "join": join,
-        "produce": produce,
-        "closeProducer": on_producer(engine.close_producer),
-        "pauseProducer": on_producer(engine.pause_producer),
-        "resumeProducer": on_producer(engine.resume_producer),
-        "receiveAnswer": receive_answer,
-        "pauseConsumer": on_consumer(engine.pause_consumer),
-        "resumeConsumer": on_consumer(engine.resume_consumer),
-        "requestConsumerKeyFrame": on_consumer(engine.request_consumer_keyframe),
-        "getStats": get_stats,
-        "restartIce": restart_ice,
-        "leave": leave,
-        "dump": dump,
+        SfuMethod.JOIN: join,
+        SfuMethod.PRODUCE: produce,
+        SfuMethod.CLOSE_PRODUCER: on_producer(engine.close_producer),
+        SfuMethod.PAUSE_PRODUCER: on_producer(engine.pause_producer),
+        SfuMethod.RESUME_PRODUCER: on_producer(engine.resume_producer),
+        SfuMethod.RECEIVE_ANSWER: receive_answer,
+        SfuMethod.PAUSE_CONSUMER: on_consumer(engine.pause_consumer),
+        SfuMethod.RESUME_CONSUMER: on_consumer(engine.resume_consumer),
+        SfuMethod.REQUEST_CONSUMER_KEY_FRAME: on_consumer(engine.request_consumer_keyframe),
+        SfuMethod.GET_STATS: on_peer(engine.get_stats),
+        SfuMethod.RESTART_ICE: on_peer(engine.restart_ice),
+        SfuMethod.LEAVE: on_peer(engine.leave),
+        SfuMethod.DUMP: dump,
     }

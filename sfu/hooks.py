@@ -14,7 +14,14 @@ packets instead, so it:
   layers), keeps them in its own NACK history (replacing the sender's `_retransmit`, RTX
   included) and updates the sender's Sender Report counters, so subscribers' NACKs are
   answered and their Sender Reports are right;
-- replaces `sender._send_keyframe` per instance to relay PLI/FIR to the publisher.
+- replaces `sender._send_keyframe` per instance to relay PLI/FIR to the publisher;
+- sends PLI and NACK to the publisher with the receiver's private RTCP senders, sets the
+  sender's stream id (the first half of a=msid), reads a transceiver's negotiated codecs, and
+  uses aiortc's receive statistics and NACK bookkeeping (`StreamStatistics`, `NackGenerator`,
+  from the non-public module aiortc.rtcrtpreceiver): the rest of sfu/ imports them from here.
+
+Every `type: ignore` in this module marks one of these touches: aiortc's types declare neither
+its name-mangled attributes nor methods replaced on an instance, which is the point here.
 """
 
 from __future__ import annotations
@@ -22,14 +29,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aioice
 import aioice.ice
-from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
+from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcdtlstransport import State as DtlsState
-from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpReceiveParameters,
+    RTCRtpSendParameters,
+)
+
+# Not aiortc's public API, so imported here only (the redundant aliases mark the re-export);
+# selftest.py checks the module still has them with the methods and attributes used.
+from aiortc.rtcrtpreceiver import NackGenerator as NackGenerator
+from aiortc.rtcrtpreceiver import StreamStatistics as StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTP_HISTORY_SIZE,
@@ -77,6 +93,11 @@ DTLS_TRANSPORT_ATTRIBUTES = (
     "transport",
 )
 ICE_TRANSPORT_ATTRIBUTES = ("_connection",)
+TRANSCEIVER_ATTRIBUTES = ("_codecs",)
+# aiortc.rtcrtpreceiver's helpers: NackGenerator().missing is an instance attribute,
+# StreamStatistics' packets_lost and jitter are properties (read by getStats).
+NACK_GENERATOR_ATTRIBUTES = ("missing",)
+STREAM_STATISTICS_PROPERTIES = ("packets_lost", "jitter")
 ICE_CONNECTION_ATTRIBUTES = ("_nominated",)
 # Methods (name → parameter names after self) the hooks call or replace.
 RECEIVER_METHODS = {
@@ -100,8 +121,10 @@ DTLS_TRANSPORT_METHODS = {
 ROUTER_METHODS = {"register_receiver": ["receiver", "ssrcs", "payload_types", "mid"]}
 CANDIDATE_PAIR_METHODS = {"__init__": ["protocol", "remote_candidate"]}
 STUN_PROTOCOL_METHODS = {"send_data": ["data", "addr"]}
+NACK_GENERATOR_METHODS = {"add": ["packet"]}
+STREAM_STATISTICS_METHODS = {"__init__": ["clockrate"], "add": ["packet"]}
 
-PacketHandler = Callable[[RtpPacket, int], Awaitable[None]]
+PacketHandler = Callable[[RtpPacket, int], Coroutine[Any, Any, None]]
 
 
 def install_forwarding_receiver(
@@ -135,12 +158,28 @@ def install_forwarding_receiver(
         on_started(parameters)
 
     receiver.receive = receive  # type: ignore[method-assign]
-    receiver._handle_rtp_packet = on_packet  # type: ignore[method-assign]
+    receiver._handle_rtp_packet = on_packet  # type: ignore[method-assign,assignment]
 
 
-def receiver_stream_statistics(receiver: RTCRtpReceiver) -> dict[int, Any]:
+def receiver_stream_statistics(receiver: RTCRtpReceiver) -> dict[int, StreamStatistics]:
     """The per-SSRC statistics aiortc's RTCP task turns into Receiver Reports."""
-    return receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined,no-any-return]
+    streams: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+    return streams
+
+
+def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> Coroutine[Any, Any, None]:
+    """A Picture Loss Indication (key-frame request) to the publisher of `media_ssrc`."""
+    return receiver._send_rtcp_pli(media_ssrc)
+
+
+def send_nack(
+    receiver: RTCRtpReceiver, media_ssrc: int, lost: list[int]
+) -> Coroutine[Any, Any, None]:
+    """A generic NACK to the publisher of `media_ssrc` for the `lost` sequence numbers.
+
+    Returns aiortc's coroutine itself (no wrapper coroutine): it runs on the receive path.
+    """
+    return receiver._send_rtcp_nack(media_ssrc, lost)
 
 
 def decoder_running(receiver: RTCRtpReceiver) -> bool:
@@ -215,7 +254,8 @@ class SenderOutput:
         if dtls._state is not DtlsState.CONNECTED:
             raise ConnectionError("Cannot send encrypted RTP, not connected")
         pair = self._ice_connection._nominated.get(1)
-        if pair is not self._pair:
+        # `is None` too: before the first pair, `pair` and `self._pair` are both None.
+        if pair is not self._pair or pair is None:
             if pair is None:
                 raise ConnectionError("Cannot send data, not connected")
             self._pair = pair
@@ -268,11 +308,11 @@ def sender_started(sender: RTCRtpSender) -> bool:
     return bool(sender._RTCRtpSender__started)  # type: ignore[attr-defined]
 
 
-def on_sender_start(sender: RTCRtpSender, callback: Callable[[Any], None]) -> None:
+def on_sender_start(sender: RTCRtpSender, callback: Callable[[RTCRtpSendParameters], None]) -> None:
     """Call `callback(parameters)` when aiortc starts the sender (after DTLS connects)."""
     original = sender.send
 
-    async def send(parameters: Any) -> None:
+    async def send(parameters: RTCRtpSendParameters) -> None:
         first = not sender_started(sender)
         await original(parameters)
         if first:
@@ -284,3 +324,33 @@ def on_sender_start(sender: RTCRtpSender, callback: Callable[[Any], None]) -> No
 def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
     """PLI/FIR from the subscriber: aiortc would set a flag its pack() path ignores."""
     sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+def set_stream_id(sender: RTCRtpSender, stream_id: str) -> None:
+    """The stream id in the sender's a=msid (aiortc has no public setter; the first offer
+    takes the connection's own)."""
+    sender._stream_id = stream_id
+
+
+def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
+    """The codecs the last offer/answer settled on for this m-line, in the answer's order."""
+    return transceiver._codecs
+
+
+# aioice asks this module-level function for the machine's addresses whenever it gathers host
+# candidates; there is no per-connection setting (sfu/ice.py install_listen_ips).
+aioice_host_addresses = aioice.ice.get_host_addresses
+
+
+def gather_host_candidates_on(ips: list[str] | None) -> None:
+    """Make aioice gather host candidates only on `ips` (IPv4 and IPv6 as asked), process-wide;
+    None restores aioice's own gathering (every non-loopback address)."""
+    if ips is None:
+        aioice.ice.get_host_addresses = aioice_host_addresses
+        return
+    addresses = list(ips)
+
+    def configured_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [ip for ip in addresses if (":" in ip and use_ipv6) or (":" not in ip and use_ipv4)]
+
+    aioice.ice.get_host_addresses = configured_host_addresses

@@ -8,15 +8,12 @@ on SFU_LISTEN_IPS (127.0.0.1 in tests) and must never reach anything it was not 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from urllib.parse import unquote
 
-import aioice.ice
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
+from sfu import hooks
 from sfu.app_settings import app_settings
-
-_original_get_host_addresses: Callable[[bool, bool], list[str]] = aioice.ice.get_host_addresses
 
 
 def ice_servers_from_urls(urls: list[str]) -> list[RTCIceServer]:
@@ -58,14 +55,7 @@ def install_listen_ips(listen_ips: list[str] | None = None) -> None:
     what we want; an empty list restores aioice's own gathering.
     """
     ips = list(app_settings.LISTEN_IPS if listen_ips is None else listen_ips)
-    if not ips:
-        aioice.ice.get_host_addresses = _original_get_host_addresses
-        return
-
-    def configured_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        return [ip for ip in ips if (":" in ip and use_ipv6) or (":" not in ip and use_ipv4)]
-
-    aioice.ice.get_host_addresses = configured_host_addresses
+    hooks.gather_host_candidates_on(ips or None)
 
 
 _CANDIDATE = re.compile(r"^(a=candidate:\S+ \d+ \S+ \d+ )(\S+)( .*)$")

@@ -2,8 +2,8 @@
 
 It listens on its own channel (`sfu.<node>`; channels_redis must have exactly one receiver
 per channel name), registers in the database, heartbeats, and answers requests. Handlers are
-looked up by method name; a malformed or failing request gets an error response and the node
-carries on.
+looked up by `SfuMethod` (sfu/contract.py); a malformed, unknown or failing request gets an
+error response and the node carries on.
 """
 
 from __future__ import annotations
@@ -11,46 +11,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
-from django.conf import settings
 
 from sfu import ice, registry, selftest
-from sfu.channel_api import (
-    MalformedRequest,
-    SfuRequest,
-    error_response,
-    ok_response,
-    parse_request,
-)
+from sfu.app_settings import app_settings
+from sfu.channel_api import MalformedRequest, error_response, ok_response, parse_request
+from sfu.contract import PingReply, SfuMethod
 from sfu.engine import EngineError, MediaEngine
-from sfu.handlers import media_handlers
+from sfu.handlers import Data, Handler, media_handlers
 
 logger = logging.getLogger(__name__)
-
-Handler = Callable[[SfuRequest], Awaitable[dict[str, Any]]]
-
-
-class RequestFailed(Exception):
-    """Raised by a handler to answer with a specific error code."""
-
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
 
 
 class SfuNodeServer:
     def __init__(self, name: str, capacity: int | None = None) -> None:
         self.name = name
         self.channel = registry.channel_for(name)
-        self.capacity = capacity if capacity is not None else settings.SFU_NODE_CAPACITY
+        self.capacity = capacity if capacity is not None else app_settings.NODE_CAPACITY
         self.layer = get_channel_layer()
         self.engine = MediaEngine(emit=self._emit_event, release_room=self._release_room)
-        self.handlers: dict[str, Handler] = {"ping": self._ping, **media_handlers(self.engine)}
+        self.handlers: dict[SfuMethod, Handler] = {
+            SfuMethod.PING: self._ping,
+            **media_handlers(self.engine),
+        }
         self._stopping = asyncio.Event()
         self._request_tasks: set[asyncio.Task[None]] = set()
         self._heartbeat_task: asyncio.Task[None] | None = None
@@ -110,7 +96,7 @@ class SfuNodeServer:
                 await sync_to_async(registry.record_heartbeat)(self.name, self.current_load())
             except Exception:
                 logger.exception("heartbeat failed; retrying")
-            await asyncio.sleep(settings.SFU_HEARTBEAT_SECONDS)
+            await asyncio.sleep(app_settings.HEARTBEAT_SECONDS)
 
     async def _receive_forever(self) -> None:
         while True:
@@ -138,7 +124,7 @@ class SfuNodeServer:
                     exc.reply_to, error_response(exc.request_id, "bad_request", str(exc))
                 )
             return
-        handler = self.handlers.get(request.method)
+        handler = self._handler_for(request.method)
         if handler is None:
             await self._reply(
                 request.reply_to,
@@ -146,8 +132,8 @@ class SfuNodeServer:
             )
             return
         try:
-            data = await handler(request)
-        except (RequestFailed, EngineError) as exc:
+            data = await handler(request.data)
+        except EngineError as exc:
             response = error_response(request.id, exc.code, exc.reason)
         except Exception:
             logger.exception("request %s failed", request.method)
@@ -162,5 +148,12 @@ class SfuNodeServer:
         except Exception:
             logger.exception("could not reply on %s", channel)
 
-    async def _ping(self, request: SfuRequest) -> dict[str, Any]:
+    def _handler_for(self, name: str) -> Handler | None:
+        try:
+            method = SfuMethod(name)
+        except ValueError:
+            return None
+        return self.handlers.get(method)
+
+    async def _ping(self, data: Data) -> PingReply:
         return {"node": self.name}

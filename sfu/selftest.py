@@ -58,17 +58,39 @@ def check_static() -> list[str]:
         problems.append("aioice CandidatePair.remote_addr is no longer a property")
     if not hasattr(DtlsState, "CONNECTED"):
         problems.append("aiortc.rtcdtlstransport.State.CONNECTED is missing")
-    host_params = list(inspect.signature(aioice.ice.get_host_addresses).parameters)
+    host_params = list(inspect.signature(hooks.aioice_host_addresses).parameters)
     if host_params != ["use_ipv4", "use_ipv6"]:
         problems.append(f"aioice.ice.get_host_addresses{tuple(host_params)} changed")
-    for name in ("NackGenerator", "StreamStatistics"):
-        if not hasattr(aiortc_receiver_module, name):
-            problems.append(f"aiortc.rtcrtpreceiver.{name} is missing")
+    problems.extend(check_receive_statistics())
     for name in ("mid", "abs_send_time", "audio_level"):
         if not hasattr(HeaderExtensions(), name):
             problems.append(f"HeaderExtensions.{name} is missing")
     problems.extend(check_forwarded_serialization())
     problems.extend(check_retransmission_serialization())
+    return problems
+
+
+def check_receive_statistics() -> list[str]:
+    """aiortc.rtcrtpreceiver's NackGenerator and StreamStatistics (hooks re-exports them; the
+    receive path and getStats use them) are still there, with what the SFU uses of them."""
+    problems: list[str] = []
+    nack_generator = getattr(aiortc_receiver_module, "NackGenerator", None)
+    stream_statistics = getattr(aiortc_receiver_module, "StreamStatistics", None)
+    if not isinstance(nack_generator, type):
+        problems.append("aiortc.rtcrtpreceiver.NackGenerator is missing")
+    else:
+        _check_methods(nack_generator, hooks.NACK_GENERATOR_METHODS, problems)
+        instance = nack_generator()
+        for name in hooks.NACK_GENERATOR_ATTRIBUTES:
+            if not hasattr(instance, name):
+                problems.append(f"NackGenerator instance lacks {name}")
+    if not isinstance(stream_statistics, type):
+        problems.append("aiortc.rtcrtpreceiver.StreamStatistics is missing")
+    else:
+        _check_methods(stream_statistics, hooks.STREAM_STATISTICS_METHODS, problems)
+        for name in hooks.STREAM_STATISTICS_PROPERTIES:
+            if not isinstance(getattr(stream_statistics, name, None), property):
+                problems.append(f"StreamStatistics.{name} is no longer a property")
     return problems
 
 
@@ -159,15 +181,21 @@ async def check_instances() -> list[str]:
     problems: list[str] = []
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     try:
-        transceiver = pc.addTransceiver("video", direction="sendrecv")
+        try:
+            transceiver = pc.addTransceiver("video", direction="sendrecv")
+        except Exception as exc:
+            # Where a class the hooks use has gone, aiortc's own constructors may fail too:
+            # report it with the static problems rather than instead of them.
+            return [f"aiortc could not build a transceiver: {exc!r}"]
         for name in hooks.RECEIVER_ATTRIBUTES:
             if not hasattr(transceiver.receiver, name):
                 problems.append(f"RTCRtpReceiver instance lacks {name}")
         for name in hooks.SENDER_ATTRIBUTES:
             if not hasattr(transceiver.sender, name):
                 problems.append(f"RTCRtpSender instance lacks {name}")
-        if not hasattr(transceiver, "_codecs"):
-            problems.append("RTCRtpTransceiver instance lacks _codecs")
+        for name in hooks.TRANSCEIVER_ATTRIBUTES:
+            if not hasattr(transceiver, name):
+                problems.append(f"RTCRtpTransceiver instance lacks {name}")
         transport = transceiver.receiver.transport
         for name in hooks.DTLS_TRANSPORT_ATTRIBUTES:
             if not hasattr(transport, name):

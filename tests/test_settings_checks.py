@@ -70,25 +70,6 @@ def test_an_app_setting_reads_the_settings_when_asked_and_its_default_when_absen
     assert sfu_settings.NODE_TIMEOUT_SECONDS > 0
 
 
-# Read straight from django.conf.settings by files not yet switched to sfu.app_settings, so
-# meet/settings.py still declares them with a default of its own (see its TRANSITIONAL note).
-TRANSITIONAL_SFU_SETTINGS = {
-    "SFU_ICE_SERVERS": "ICE_SERVERS",
-    "SFU_HEARTBEAT_SECONDS": "HEARTBEAT_SECONDS",
-    "SFU_NODE_CAPACITY": "NODE_CAPACITY",
-    "SFU_REQUEST_TIMEOUT_SECONDS": "REQUEST_TIMEOUT_SECONDS",
-}
-
-
-def test_the_sfu_defaults_still_written_in_settings_equal_the_sfu_app_settings_defaults(
-    monkeypatch: pytest.MonkeyPatch, settings: SettingsWrapper
-) -> None:
-    declared = load_settings_module(monkeypatch, **dict.fromkeys(TRANSITIONAL_SFU_SETTINGS, None))
-    for name, attribute in TRANSITIONAL_SFU_SETTINGS.items():
-        delattr(settings, name)
-        assert getattr(declared, name) == getattr(sfu_settings, attribute), name
-
-
 def test_the_sfu_reads_its_settings_through_its_settings_object(
     settings: SettingsWrapper,
 ) -> None:

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from chat import services
 from chat.services import ChatAuthor
-from chat.tests.support import attend, invite, make_meeting, make_user
+from chat.tests.support import attend, invite, make_meeting, make_user, present
 from rooms import moderation
 
 pytestmark = pytest.mark.django_db
@@ -147,3 +147,27 @@ def test_meeting_page_context_shows_the_transcript_only_to_participants(host, me
     assert for_host["show_transcript"] is True
     assert [m.text for m in for_host["transcript_messages"]] == ["hello"]
     assert for_outsider == {"show_transcript": False}
+
+
+@pytest.mark.parametrize("relation", ["invitee", "was_in_call"])
+def test_a_removed_participant_can_no_longer_read_the_transcript(
+    client, host, meeting, relation
+) -> None:
+    reader = make_user("reader")
+    if relation == "invitee":
+        invite(meeting, reader)
+    else:
+        # The host stays in the call, so it goes on (and its chat) after the reader left.
+        present(meeting, host, peer_id="host-tab", display_name="Host")
+        attend(meeting, reader)
+    post(meeting, host, "before the removal", "b1")
+    moderation.remove_participant(host, meeting, user=reader)
+    post(meeting, host, "after the removal", "a1")
+    client.force_login(reader)
+
+    for name in ("chat:transcript", "chat:transcript_text"):
+        assert client.get(reverse(name, args=[meeting.code])).status_code == 404
+    assert services.transcript_context(reader, meeting) == {"show_transcript": False}
+
+    moderation.readmit(host, meeting, user=reader)
+    assert client.get(reverse("chat:transcript", args=[meeting.code])).status_code == 200

@@ -87,10 +87,10 @@ def guest_key_for(session: SessionBase | None) -> str:
     reconnect; the meeting page gives every guest a session first)."""
     if session is None:
         return ""
-    stored = session.get(GUEST_KEY_SESSION_FIELD) if hasattr(session, "get") else None
+    stored = session.get(GUEST_KEY_SESSION_FIELD)
     if isinstance(stored, str) and stored:
         return stored
-    session_key = getattr(session, "session_key", None)
+    session_key = session.session_key
     if not session_key:
         return ""
     return salted_hmac("rooms.signaling.guest_key", session_key).hexdigest()[:32]

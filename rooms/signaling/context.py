@@ -16,9 +16,9 @@ from typing import Any, Protocol
 
 from rooms import events
 from rooms.access import Actor, signed_in
+from rooms.sfu_gateway import SfuGateway
 from rooms.signaling.admission import Admission
 from rooms.signaling.protocol import ProtocolError, Request
-from rooms.signaling.sfu_gateway import SfuGateway
 
 logger = logging.getLogger(__name__)
 

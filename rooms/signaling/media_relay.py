@@ -9,27 +9,23 @@ not reach the client before the response that says who is here.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from rooms.sfu_gateway import SfuUnavailable
 from rooms.signaling import protocol, shapes
 from rooms.signaling.context import ConnectionContext, RequestHandler, State
 from rooms.signaling.protocol import ProtocolError, Request, Response
-from rooms.signaling.sfu_gateway import SfuUnavailable, camel_keys
+from sfu.client import read_event
+from sfu.contract import NegotiateData
+
+# A gateway method acting on one of the peer's producers or consumers: (peer_id, object_id).
+ObjectAction = Callable[[str, str], Awaitable[None]]
 
 logger = logging.getLogger(__name__)
 
 MAX_PENDING_NEGOTIATIONS = 16
 MAX_HELD_EVENTS = 256
-SFU_EVENTS = frozenset(
-    {
-        "negotiate",
-        "consumerClosed",
-        "consumerPaused",
-        "consumerResumed",
-        "activeSpeaker",
-        "producerClosed",
-    }
-)
 
 
 class MediaRelay:
@@ -47,9 +43,11 @@ class MediaRelay:
             "closeProducer": self._close_producer,
             "pauseProducer": self._pause_producer,
             "resumeProducer": self._resume_producer,
-            "pauseConsumer": self._consumer_request("pauseConsumer"),
-            "resumeConsumer": self._consumer_request("resumeConsumer"),
-            "requestConsumerKeyFrame": self._consumer_request("requestConsumerKeyFrame"),
+            "pauseConsumer": self._consumer_request(self.context.gateway.pause_consumer),
+            "resumeConsumer": self._consumer_request(self.context.gateway.resume_consumer),
+            "requestConsumerKeyFrame": self._consumer_request(
+                self.context.gateway.request_consumer_keyframe
+            ),
             "restartIce": self._restart_ice,
             "getStats": self._get_stats,
         }
@@ -70,63 +68,50 @@ class MediaRelay:
         peer_id = self.context.require_joined()
         sdp = protocol.check_sdp(protocol.field(request.data, "sdp"), kind="offer")
         sources = protocol.check_sources(protocol.field(request.data, "sources"), sdp)
-        result = await self.context.gateway.request(
-            "produce", {"peer_id": peer_id, "sdp": sdp, "sources": sources}
-        )
-        answer = result.get("sdp")
-        if not isinstance(answer, str):
-            raise SfuUnavailable("sfu_bad_response", "The media server gave no answer SDP.")
-        producers = [p for p in result.get("producers", []) if isinstance(p, dict)]
-        for producer in producers:
-            if isinstance(producer.get("producer_id"), str):
-                self.producers[producer["producer_id"]] = str(producer.get("source", ""))
-        return {"sdp": answer, "producers": camel_keys(producers)}
+        result = await self.context.gateway.produce(peer_id, sdp, sources)
+        for producer in result["producers"]:
+            self.producers[producer["producer_id"]] = producer["source"]
+        return shapes.produce_for_client(result)
 
     async def _close_producer(self, request: Request) -> dict[str, Any]:
-        producer_id = await self._producer_request(request, "closeProducer")
+        producer_id = await self._producer_request(request, self.context.gateway.close_producer)
         self.producers.pop(producer_id, None)
         return {}
 
     async def _pause_producer(self, request: Request) -> dict[str, Any]:
-        await self._producer_request(request, "pauseProducer")
+        await self._producer_request(request, self.context.gateway.pause_producer)
         return {}
 
     async def _resume_producer(self, request: Request) -> dict[str, Any]:
-        await self._producer_request(request, "resumeProducer")
+        await self._producer_request(request, self.context.gateway.resume_producer)
         return {}
 
-    async def _producer_request(self, request: Request, method: str) -> str:
+    async def _producer_request(self, request: Request, action: ObjectAction) -> str:
         peer_id = self.context.require_joined()
         producer_id = protocol.check_object_id(
             protocol.field(request.data, "producerId"), "producerId"
         )
-        await self.context.gateway.request(method, {"peer_id": peer_id, "producer_id": producer_id})
+        await action(peer_id, producer_id)
         return producer_id
 
-    def _consumer_request(self, method: str) -> RequestHandler:
+    def _consumer_request(self, action: ObjectAction) -> RequestHandler:
         async def handle(request: Request) -> dict[str, Any]:
             peer_id = self.context.require_joined()
             consumer_id = protocol.check_object_id(
                 protocol.field(request.data, "consumerId"), "consumerId"
             )
-            await self.context.gateway.request(
-                method, {"peer_id": peer_id, "consumer_id": consumer_id}
-            )
+            await action(peer_id, consumer_id)
             return {}
 
         return handle
 
     async def _restart_ice(self, request: Request) -> dict[str, Any]:
         peer_id = self.context.require_joined()
-        return dict(
-            camel_keys(await self.context.gateway.request("restartIce", {"peer_id": peer_id}))
-        )
+        return shapes.restart_ice_for_client(await self.context.gateway.restart_ice(peer_id))
 
     async def _get_stats(self, request: Request) -> dict[str, Any]:
         peer_id = self.context.require_joined()
-        return dict(
-            camel_keys(await self.context.gateway.request("getStats", {"peer_id": peer_id}))
-        )
+        return shapes.stats_for_client(await self.context.gateway.get_stats(peer_id))
 
     # --- a host's mute ----------------------------------------------------------------------
     async def pause_microphones(self) -> None:
@@ -138,10 +123,10 @@ class MediaRelay:
 
         async def pause_mics() -> None:
             for producer_id in mics:
+                if peer_id is None:
+                    break  # not joined: no producers either
                 try:
-                    await context.gateway.request(
-                        "pauseProducer", {"peer_id": peer_id, "producer_id": producer_id}
-                    )
+                    await context.gateway.pause_producer(peer_id, producer_id)
                 except SfuUnavailable as exc:
                     logger.warning("could not mute %s in room %s: %s", peer_id, context.code, exc)
             await context.send(protocol.notification("mutedByHost", {}))
@@ -177,13 +162,10 @@ class MediaRelay:
         peer_id = context.peer_id
 
         async def send_answer() -> None:
-            if context.state is not State.JOINED or peer_id != context.peer_id:
+            if context.state is not State.JOINED or peer_id is None or peer_id != context.peer_id:
                 return
             try:
-                await context.gateway.request(
-                    "receiveAnswer",
-                    {"peer_id": peer_id, "negotiation_id": negotiation_id, "sdp": sdp},
-                )
+                await context.gateway.receive_answer(peer_id, negotiation_id, sdp)
             except SfuUnavailable as exc:
                 logger.warning("receiveAnswer failed in room %s: %s", context.code, exc)
 
@@ -201,24 +183,22 @@ class MediaRelay:
             return
         if message.get("room") != context.code:
             return
-        event = message.get("event")
-        data = message.get("data")
-        if event not in SFU_EVENTS or not isinstance(data, dict):
-            logger.warning("unexpected SFU event %r in room %s", event, context.code)
+        event = read_event(message)
+        if event is None:
+            logger.warning("unexpected SFU event %r in room %s", message.get("event"), context.code)
             return
-        if event == "negotiate":
-            await self._negotiate(data)
-        elif event == "activeSpeaker":
-            speaker = data.get("peer_id")
-            await context.send(
-                protocol.notification(
-                    "activeSpeaker", {"peerId": speaker if isinstance(speaker, str) else None}
-                )
-            )
+        if event["event"] == "negotiate":
+            await self._negotiate(event["data"])
+        elif event["event"] == "activeSpeaker":
+            data = shapes.active_speaker_for_client(event["data"])
+            await context.send(protocol.notification("activeSpeaker", data))
+        elif event["event"] == "producerClosed":
+            self.producers.pop(event["data"]["producer_id"], None)
+            data = shapes.producer_closed_for_client(event["data"])
+            await context.send(protocol.notification("producerClosed", data))
         else:
-            if event == "producerClosed":
-                self.producers.pop(str(data.get("producer_id")), None)
-            await context.send(protocol.notification(str(event), camel_keys(data)))
+            data = shapes.consumer_event_for_client(event["data"])
+            await context.send(protocol.notification(event["event"], data))
 
     async def release_held_events(self) -> None:
         """The join's response is sent: the events held meanwhile go out, in order."""
@@ -227,30 +207,14 @@ class MediaRelay:
         for message in held:
             await self.sfu_event(message)
 
-    async def _negotiate(self, data: dict[str, Any]) -> None:
-        negotiation_id = data.get("negotiation_id")
-        sdp = data.get("sdp")
-        consumers = data.get("consumers", [])
-        if not isinstance(negotiation_id, (str, int)) or not isinstance(sdp, str):
-            logger.warning("malformed negotiate event in room %s", self.context.code)
-            return
-        if not isinstance(consumers, list):
-            consumers = []
+    async def _negotiate(self, negotiate: NegotiateData) -> None:
         request_id = self._next_server_request_id
         self._next_server_request_id += 1
-        self._pending_negotiations[request_id] = str(negotiation_id)
+        self._pending_negotiations[request_id] = negotiate["negotiation_id"]
         while len(self._pending_negotiations) > MAX_PENDING_NEGOTIATIONS:
             self._pending_negotiations.pop(next(iter(self._pending_negotiations)))
         await self.context.send(
             protocol.server_request(
-                request_id,
-                "newConsumer",
-                {
-                    "negotiationId": str(negotiation_id),
-                    "sdp": sdp,
-                    "consumers": [
-                        shapes.consumer_for_client(c) for c in consumers if isinstance(c, dict)
-                    ],
-                },
+                request_id, "newConsumer", shapes.new_consumer_for_client(negotiate)
             )
         )

@@ -89,19 +89,14 @@ class Membership:
             await events.send_to_channel(
                 entry.replaced_channel, {"type": REPLACED_MESSAGE_TYPE, "peer_id": peer_id}
             )
+        # Before the SFU join, so that it gives the newcomer none of their media.
+        await presence.clear_abandoned(context.meeting, context.gateway)
         context.state = State.JOINING
         context.peer_id = peer_id
         context.display_name = display_name
         self.media.start()
         try:
-            sfu_join = await context.gateway.request(
-                "join",
-                {
-                    "peer_id": peer_id,
-                    "peer_channel": context.channel_name,
-                    "display_name": display_name,
-                },
-            )
+            sfu_join = await context.gateway.join(peer_id, context.channel_name, display_name)
         except BaseException:
             if context.state is not State.CLOSED:
                 context.state = State.CONNECTED
@@ -111,11 +106,6 @@ class Membership:
                     context.meeting, peer_id, channel_name=context.channel_name
                 )
             raise
-        abandoned = await database_sync_to_async(presence.expire_abandoned)(
-            context.meeting, presence.grace_seconds(), presence.heartbeat_seconds()
-        )
-        for gone in abandoned:
-            await context.broadcast("peerClosed", {"peerId": gone})
         if not entry.resumed:
             await context.broadcast(
                 "newPeer",

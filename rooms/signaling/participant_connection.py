@@ -15,12 +15,14 @@ out of the consumer.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from rooms.access import Actor
 from rooms.app_settings import app_settings
+from rooms.sfu_gateway import SfuUnavailable
 from rooms.signaling import protocol
 from rooms.signaling.admission import Admission
 from rooms.signaling.chat_requests import chat_handlers
@@ -31,7 +33,6 @@ from rooms.signaling.moderation_requests import moderation_handlers
 from rooms.signaling.protocol import ProtocolError, Request, Response
 from rooms.signaling.rate_limit import TokenBucket
 from rooms.signaling.room_event_relay import RoomEventRelay
-from rooms.signaling.sfu_gateway import SfuUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -62,25 +63,34 @@ class ParticipantConnection:
         return self.context.peer_id
 
     # --- frames from the client -------------------------------------------------------------
-    async def receive_text(self, text: str) -> None:
+    async def _admit(self, size: int, request_id: Callable[[], int | str | None]) -> bool:
+        """Whether to read a frame of `size` bytes: every frame, text or binary, passes the
+        size limit and the flood guard first (a refusal is answered or the socket closed)."""
         context = self.context
         if context.state is State.CLOSED:
-            return
-        if len(text) > protocol.MAX_FRAME_BYTES or protocol.encoded_size(text) > (
-            protocol.MAX_FRAME_BYTES
-        ):
+            return False
+        if size > protocol.MAX_FRAME_BYTES:
             # Before parsing: a client sending this much is broken or hostile.
             await context.close(protocol.CLOSE_FRAME_TOO_BIG)
-            return
+            return False
         if not self.bucket.take():
             if self.bucket.overdrawn > app_settings.SIGNALING_RATE_CLOSE_AFTER:
                 await context.close(protocol.CLOSE_RATE_LIMITED)
-                return
+                return False
             await context.send(
                 protocol.error_response(
-                    _id_of(text), "rate_limited", "Too many messages; slow down."
+                    request_id(), "rate_limited", "Too many messages; slow down."
                 )
             )
+            return False
+        return True
+
+    async def receive_text(self, text: str) -> None:
+        context = self.context
+        size = len(text)
+        if size <= protocol.MAX_FRAME_BYTES:
+            size = protocol.encoded_size(text)
+        if not await self._admit(size, lambda: _id_of(text)):
             return
         try:
             frame = protocol.parse_frame(text)
@@ -106,7 +116,9 @@ class ParticipantConnection:
                 protocol.error_response(frame.id, "busy", "Too many requests in flight.")
             )
 
-    async def receive_binary(self) -> None:
+    async def receive_binary(self, data: bytes) -> None:
+        if not await self._admit(len(data), lambda: None):
+            return
         await self.context.send(
             protocol.error_response(None, "invalid_frame", "Frames must be JSON text.")
         )

@@ -12,12 +12,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sfu.contract import Source, is_source
+
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
 MAX_ID_LENGTH = 64
 MAX_DISPLAY_NAME_LENGTH = 100
 MAX_SOURCES = 8
-SOURCES = frozenset({"mic", "camera", "screen"})
 
 # WebSocket close codes (docs/protocol.md). 1009 and 1008 are the RFC 6455 ones for "too big"
 # and "policy violation"; the 44xx ones mirror HTTP statuses so they are easy to remember.
@@ -215,16 +216,16 @@ def sdp_mids(sdp: str) -> list[str]:
     ]
 
 
-def check_sources(value: object, sdp: str) -> dict[str, str]:
+def check_sources(value: object, sdp: str) -> dict[str, Source]:
     """produce's {mid: "mic"|"camera"|"screen"}; every mid must exist in the offer."""
     if not isinstance(value, dict) or not value:
         raise ProtocolError("invalid_data", "sources must map each sent mid to its source")
     if len(value) > MAX_SOURCES:
         raise ProtocolError("invalid_data", f"at most {MAX_SOURCES} sources")
     mids = set(sdp_mids(sdp))
-    sources: dict[str, str] = {}
+    sources: dict[str, Source] = {}
     for mid, source in value.items():
-        if source not in SOURCES:
+        if not is_source(source):
             raise ProtocolError("invalid_data", "a source must be mic, camera or screen")
         if mid not in mids:
             raise ProtocolError("invalid_data", f"mid {mid[:20]!r} is not in the offer")

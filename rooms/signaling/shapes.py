@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.conf import settings
-
 from rooms.models import Participant
+from sfu.app_settings import app_settings as sfu_settings
 from sfu.contract import (
     ActiveSpeakerData,
     ConsumerEventData,
@@ -36,7 +35,7 @@ def ice_servers_for_browsers() -> list[dict[str, str | list[str]]]:
     from sfu.ice import ice_servers_from_urls
 
     servers = []
-    for server in ice_servers_from_urls(list(settings.SFU_ICE_SERVERS)):
+    for server in ice_servers_from_urls(sfu_settings.ICE_SERVERS):
         entry: dict[str, str | list[str]] = {"urls": server.urls}
         if server.username:
             entry["username"] = server.username

@@ -172,6 +172,39 @@ async def test_a_crashed_connection_is_swept_out_and_the_others_get_peerclosed(
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("short_heartbeat")
+async def test_a_join_that_clears_a_crashed_participant_closes_its_sfu_peer_once(
+    sfu_node: Any,  # noqa: F811
+) -> None:
+    call = await call_with_a_crashed_peer()
+    lee = await make_user("lee")
+    later = timezone.now() + SILENCE
+    with time_machine.travel(later, tick=True):
+        await wait_until(
+            lambda: heartbeat_since(call.meeting, call.staying.peer_id, later),
+            what="the live connection's next heartbeat",
+        )
+        # Before any sweep: the next one in finds Kim abandoned and lets her go itself.
+        newcomer = SignalingClient(call.meeting.code, await session_cookie(lee))
+        assert (await newcomer.connect())[0]
+        answer = await newcomer.join(name="Lee")
+
+    await wait_until(
+        lambda: call.staying.notified("peerClosed", peerId=call.crashed.peer_id),
+        what="peerClosed",
+    )
+    # Her SFU peer is gone with her row: the newcomer gets none of her media, and nothing of
+    # hers stays on the node.
+    assert sfu_peers(sfu_node, call.meeting.code) == {call.staying.peer_id, newcomer.peer_id}
+    assert await present_peer_ids(call.meeting) == [call.staying.peer_id, newcomer.peer_id]
+    assert call.crashed.peer_id not in {peer["peerId"] for peer in answer["peers"]}
+    # Exactly once: the sweep that comes later finds nobody to let go.
+    with time_machine.travel(later, tick=True):
+        assert await sweep() == 0
+    assert len(call.staying.notified("peerClosed", peerId=call.crashed.peer_id)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("short_heartbeat")
 async def test_the_meeting_ends_when_the_swept_participant_was_the_last(
     sfu_node: Any,  # noqa: F811
 ) -> None:

@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from accounts.models import User
 from rooms.models import Invitation, Meeting, Participant
 from rooms.signaling import protocol
+from rooms.signaling.rate_limit import TokenBucket
 from rooms.tests.signaling_support import (
     SignalingClient,
     session_cookie,
@@ -250,6 +251,54 @@ async def test_a_flood_is_answered_rate_limited_then_closed(settings: Any) -> No
             break
         await client.send_text(frame)
     assert await client.wait_closed() == protocol.CLOSE_RATE_LIMITED
+
+
+async def test_binary_frames_count_against_the_flood_guard(settings: Any) -> None:
+    settings.SIGNALING_RATE_PER_SECOND = 5.0
+    settings.SIGNALING_RATE_BURST = 10
+    settings.SIGNALING_RATE_CLOSE_AFTER = 50
+    host = await make_user("host")
+    client = await connected(await make_meeting(host), host)
+    for _ in range(40):
+        await client.communicator.send_to(bytes_data=b"\x00\x01")
+    await wait_until(lambda: len(client.unmatched) >= 40, what="40 answers")
+    assert {f["errorCode"] for f in client.unmatched} == {"invalid_frame", "rate_limited"}
+    for _ in range(100):
+        if client.closed_with is not None:
+            break
+        await client.communicator.send_to(bytes_data=b"\x00\x01")
+    assert await client.wait_closed() == protocol.CLOSE_RATE_LIMITED
+
+
+async def test_an_oversized_binary_frame_closes_the_socket() -> None:
+    host = await make_user("host")
+    client = await connected(await make_meeting(host), host)
+    await client.communicator.send_to(bytes_data=b"\x00" * (protocol.MAX_FRAME_BYTES + 1))
+    assert await client.wait_closed() == protocol.CLOSE_FRAME_TOO_BIG
+
+
+def test_a_sustained_flood_above_the_rate_is_closed_even_though_tokens_trickle_in() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rate=30.0, burst=60, clock=lambda: now[0])
+    # Twice the allowed rate for ten seconds: half the frames get through as tokens refill,
+    # the other half are refused; the refusals must add up rather than restart at each token.
+    most_overdrawn = 0
+    for _ in range(600):
+        now[0] += 1 / 60
+        bucket.take()
+        most_overdrawn = max(most_overdrawn, bucket.overdrawn)
+    assert most_overdrawn >= 200
+
+
+def test_a_client_that_calms_down_is_forgiven() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rate=30.0, burst=60, clock=lambda: now[0])
+    for _ in range(100):
+        bucket.take()
+    assert bucket.overdrawn == 40
+    now[0] += 60 / 30  # long enough under the rate for the bucket to fill again
+    assert bucket.take()
+    assert bucket.overdrawn == 0
 
 
 # --- authorization ------------------------------------------------------------------------

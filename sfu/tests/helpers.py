@@ -19,6 +19,7 @@ from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
     RTCRtpSender,
+    RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
@@ -26,6 +27,8 @@ from aiortc.rtp import is_rtcp
 from channels.layers import get_channel_layer
 
 from sfu import client
+from sfu.channel_api import request
+from sfu.contract import JoinReply, OpenProducer, Source
 from sfu.node import SfuNodeServer
 
 POLL = 0.05
@@ -171,28 +174,30 @@ class Participant:
         self.node_channel = node_channel
         self.room = room
         self.peer_id = f"{name}-{uuid.uuid4().hex[:6]}"
+        self.sfu = client.NodeClient(node_channel, room)
         self.events: list[dict[str, Any]] = []
         self.send_pc: RTCPeerConnection | None = None
         self.recv_pc: RTCPeerConnection | None = None
         self.received: dict[str, ReceivedTrack] = {}  # by mid
         self.consumers: dict[str, dict[str, Any]] = {}  # by consumer id
-        self.producers: dict[str, dict[str, Any]] = {}  # by producer id
+        self.producers: dict[str, OpenProducer] = {}  # by producer id
         self.incoming_loss = 0.0
         self._tasks: list[asyncio.Task[Any]] = []
         self._channel = ""
 
-    def call(self, method: str, **data: Any) -> Any:
-        return client.call(
+    async def call(self, method: str, **data: Any) -> dict[str, Any]:
+        """Any request as this peer, untyped: for probing the API with data of one's choosing."""
+        return await request(
             self.node_channel, method, {"room": self.room, "peer_id": self.peer_id, **data}
         )
 
-    async def join(self) -> dict[str, Any]:
+    async def join(self) -> JoinReply:
         # A plain channel (no "!"): channels_redis reads it directly, outside the shared
         # receive lock of process-local channels, so cancelling this reader at the end of a
         # test cannot wedge the layer for the request/reply channels.
         self._channel = f"test-peer.{uuid.uuid4().hex}"
         self._tasks.append(asyncio.create_task(self._receive_events()))
-        return await self.call("join", peer_channel=self._channel, display_name=self.peer_id)
+        return await self.sfu.join(self.peer_id, self._channel, self.peer_id)
 
     async def _receive_events(self) -> None:
         layer = get_channel_layer()
@@ -214,9 +219,7 @@ class Participant:
         for consumer in data["consumers"]:
             self.consumers[consumer["consumer_id"]] = consumer
         await pc.setLocalDescription(await pc.createAnswer())
-        await self.call(
-            "receiveAnswer", negotiation_id=data["negotiation_id"], sdp=pc.localDescription.sdp
-        )
+        await self.sfu.receive_answer(self.peer_id, data["negotiation_id"], pc.localDescription.sdp)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         assert self.recv_pc is not None
@@ -258,14 +261,14 @@ class Participant:
 
     async def publish(
         self,
-        tracks: list[tuple[MediaStreamTrack, str]],
+        tracks: list[tuple[MediaStreamTrack, Source]],
         outgoing_loss: float = 0.0,
         video_codec: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[OpenProducer]:
         if self.send_pc is None:
             self.send_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         pc = self.send_pc
-        sources = {}
+        sources: dict[RTCRtpTransceiver, Source] = {}
         for track, source in tracks:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             if video_codec and track.kind == "video":
@@ -278,8 +281,8 @@ class Participant:
                 )
             sources[transceiver] = source
         await pc.setLocalDescription(await pc.createOffer())
-        by_mid = {t.mid: s for t, s in sources.items()}
-        reply = await self.call("produce", sdp=pc.localDescription.sdp, sources=by_mid)
+        by_mid = {t.mid: s for t, s in sources.items() if t.mid is not None}
+        reply = await self.sfu.produce(self.peer_id, pc.localDescription.sdp, by_mid)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
         if outgoing_loss:
             drop_outgoing_rtp(pc, outgoing_loss)
@@ -287,7 +290,7 @@ class Participant:
             self.producers[producer["producer_id"]] = producer
         return [p for p in reply["producers"] if p["mid"] in by_mid]
 
-    async def stop_sending(self, producer_id: str) -> list[dict[str, Any]]:
+    async def stop_sending(self, producer_id: str) -> list[OpenProducer]:
         """Turn the producer's m-line inactive and re-offer, as a browser removing a track."""
         assert self.send_pc is not None
         mid = self.producers[producer_id]["mid"]
@@ -295,7 +298,7 @@ class Participant:
         transceiver.direction = "inactive"
         pc = self.send_pc
         await pc.setLocalDescription(await pc.createOffer())
-        reply = await self.call("produce", sdp=pc.localDescription.sdp, sources={})
+        reply = await self.sfu.produce(self.peer_id, pc.localDescription.sdp, {})
         await pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
         return reply["producers"]
 

@@ -11,7 +11,8 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
 from sfu import client, registry
-from sfu.channel_api import SfuRequestError
+from sfu.channel_api import SfuRequestError, request
+from sfu.contract import SfuMethod
 from sfu.node import SfuNodeServer
 from sfu.tests.helpers import (
     Participant,
@@ -29,9 +30,32 @@ ZERO_COUNTS = {"rooms": 0, "peers": 0, "producers": 0, "consumers": 0, "transpor
 
 async def error_of(node: SfuNodeServer, method: str, data: Any) -> str:
     with pytest.raises(SfuRequestError) as raised:
-        await client.call(node.channel, method, data)
+        await request(node.channel, method, data)
     assert raised.value.reason
     return raised.value.code
+
+
+def test_the_node_answers_every_method_of_the_contract() -> None:
+    node = SfuNodeServer(f"test-{uuid.uuid4().hex[:8]}")
+    assert set(node.handlers) == set(SfuMethod)
+
+
+def test_read_event_refuses_what_is_not_an_event_of_the_contract() -> None:
+    event = {
+        "type": "sfu.event",
+        "room": "r",
+        "peer_id": "a",
+        "event": "consumerClosed",
+        "data": {"consumer_id": "c"},
+    }
+    assert client.read_event(event) == event
+    assert client.read_event({**event, "event": "somethingElse"}) is None
+    assert client.read_event({**event, "data": []}) is None
+    assert client.read_event({**event, "room": None}) is None
+    negotiate = {**event, "event": "negotiate"}
+    assert client.read_event({**negotiate, "data": {"negotiation_id": "n", "sdp": 1}}) is None
+    well_formed = {"negotiation_id": "n", "sdp": "v=0", "consumers": []}
+    assert client.read_event({**negotiate, "data": well_formed}) is not None
 
 
 async def test_malformed_requests_get_error_replies_and_the_node_stays_up(
@@ -132,6 +156,8 @@ async def test_counts_return_to_zero_after_joins_media_and_leaves(sfu_node: SfuN
         await people[1].publish([(ToneTrack(), "mic")])
         # A reconnect with the same peer id replaces the old peer.
         await wait_until(lambda: len(people[2].received) >= 3, what="c's tracks")
+        # Every event the node sent reads as one of the contract's.
+        assert all(client.read_event(e) is not None for p in people for e in p.events)
         counts = await client.dump(node.channel)
         assert counts["rooms"] == 1
         assert counts["peers"] == 3
@@ -147,10 +173,11 @@ async def test_counts_return_to_zero_after_joins_media_and_leaves(sfu_node: SfuN
             await people[2].call("receiveAnswer", negotiation_id=negotiation_id, sdp=answer) == {}
         )
         # A retried join from the same connection changes nothing.
-        again = await client.join(node.channel, room, people[1].peer_id, people[1]._channel, "b")
+        to_room = client.NodeClient(node.channel, room)
+        again = await to_room.join(people[1].peer_id, people[1]._channel, "b")
         assert len(again["peers"]) == 2
         assert (await client.dump(node.channel))["producers"] == 3
-        rejoin = await client.join(node.channel, room, people[1].peer_id, "test-peer.gone", "b")
+        rejoin = await to_room.join(people[1].peer_id, "test-peer.gone", "b")
         assert len(rejoin["peers"]) == 2
         counts = await client.dump(node.channel)
         assert counts["peers"] == 3

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiortc
 import pytest
-from aiortc import RTCRtpSender
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver, rtcrtpreceiver
+from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 
 from sfu import selftest
 
@@ -68,4 +71,52 @@ async def test_selftest_fails_when_the_send_path_attributes_move(
 
     monkeypatch.delattr(ice.CandidatePair, "remote_addr")
     with pytest.raises(selftest.SelfTestFailed, match="remote_addr"):
+        await selftest.run_selftest()
+
+
+def _rename_instance_attribute(
+    monkeypatch: pytest.MonkeyPatch, cls: type, name: str, new_name: str
+) -> None:
+    """Make `cls` instances carry `name` under `new_name`, as a refactoring in aiortc would."""
+    original = cls.__init__  # type: ignore[misc]
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        setattr(self, new_name, self.__dict__.pop(name))
+
+    monkeypatch.setattr(cls, "__init__", init)
+
+
+@pytest.mark.parametrize(
+    ("cls", "name", "expected"),
+    [
+        (RTCRtpTransceiver, "_codecs", "RTCRtpTransceiver instance lacks _codecs"),
+        (NackGenerator, "missing", "NackGenerator instance lacks missing"),
+    ],
+    ids=["negotiated codecs", "missing sequence numbers"],
+)
+async def test_selftest_fails_when_an_instance_attribute_the_hooks_read_moves(
+    monkeypatch: pytest.MonkeyPatch, cls: type, name: str, expected: str
+) -> None:
+    _rename_instance_attribute(monkeypatch, cls, name, f"{name}_renamed")
+    with pytest.raises(selftest.SelfTestFailed, match=expected):
+        await selftest.run_selftest()
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "expected"),
+    [
+        (RTCRtpReceiver, "_send_rtcp_pli", r"RTCRtpReceiver\._send_rtcp_pli is missing"),
+        (RTCRtpReceiver, "_send_rtcp_nack", r"RTCRtpReceiver\._send_rtcp_nack is missing"),
+        (rtcrtpreceiver, "NackGenerator", r"aiortc\.rtcrtpreceiver\.NackGenerator is missing"),
+        (rtcrtpreceiver, "StreamStatistics", r"rtcrtpreceiver\.StreamStatistics is missing"),
+        (StreamStatistics, "jitter", r"StreamStatistics\.jitter is no longer a property"),
+    ],
+    ids=["PLI", "NACK", "NackGenerator", "StreamStatistics", "jitter"],
+)
+async def test_selftest_fails_when_a_receive_side_hook_moves(
+    monkeypatch: pytest.MonkeyPatch, owner: object, name: str, expected: str
+) -> None:
+    monkeypatch.delattr(owner, name)
+    with pytest.raises(selftest.SelfTestFailed, match=expected):
         await selftest.run_selftest()

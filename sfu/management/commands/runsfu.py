@@ -8,7 +8,7 @@ import os
 import socket
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from sfu.app_settings import app_settings
 from sfu.node import SfuNodeServer
@@ -25,7 +25,7 @@ def default_node_name() -> str:
 class Command(BaseCommand):
     help = "Run one SFU media node."
 
-    def add_arguments(self, parser: Any) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--node",
             default=default_node_name(),

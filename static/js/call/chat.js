@@ -4,6 +4,10 @@
 // what it missed with chatHistory {sinceId}. Text goes in as text nodes (chat-render.js).
 // Moderators (host, co-host) get a "Delete message" button on each message; the deletion
 // reaches everyone as chatMessageDeleted, so the panel waits for that rather than guessing.
+// Messages are identified by their server id. A clientId is the sender's own: it only matches
+// our own message that has no server id yet, and only when the incoming message is ours (the
+// response to our request, or one whose authorPeerId is our peer id). Another author's message
+// with the same clientId is a message of its own, so nobody can overwrite or hide another's.
 
 import { renderMessageText } from "../chat-render.js";
 import { formatTime, uuid } from "./util.js";
@@ -23,8 +27,10 @@ export class ChatPanel extends EventTarget {
     this.input = input;
     this.errorElement = errorElement;
     this.signaling = null;
-    this.entries = new Map(); // clientId or `id:<id>` -> entry
+    this.peerId = null; // ours: a history or broadcast message with this authorPeerId is ours
+    this.entries = new Set(); // every entry shown
     this.byId = new Map(); // server id -> entry
+    this.unconfirmed = new Map(); // clientId -> our own entry that has no server id yet
     this.lastId = 0;
     this.moderator = false;
     form.addEventListener("submit", (event) => {
@@ -41,6 +47,11 @@ export class ChatPanel extends EventTarget {
 
   setSignaling(signaling) {
     this.signaling = signaling;
+  }
+
+  // The peer id this tab joins with (the server stores it as the message's authorPeerId).
+  setPeerId(peerId) {
+    this.peerId = peerId || null;
   }
 
   // The join response says the role; messages already shown gain or lose the delete button.
@@ -107,13 +118,13 @@ export class ChatPanel extends EventTarget {
   send(text) {
     const clientId = uuid();
     const entry = {
-      key: clientId,
       state: "sending",
       message: { id: null, clientId, authorName: "You", text, sentAt: new Date().toISOString(), deleted: false },
       element: null,
       mine: true,
     };
-    this.entries.set(clientId, entry);
+    this.entries.add(entry);
+    this.unconfirmed.set(clientId, entry);
     this._render(entry);
     this._trySend(entry);
   }
@@ -127,7 +138,7 @@ export class ChatPanel extends EventTarget {
       const data = await this.signaling.request("chatMessage", {
         clientId: entry.message.clientId, text: entry.message.text,
       });
-      this._upsert(data.message);
+      this._upsert(data.message, { sender: entry });
     } catch (error) {
       if (entry.state !== "sending") return; // the history already confirmed it
       entry.state = "failed";
@@ -138,16 +149,25 @@ export class ChatPanel extends EventTarget {
   }
 
   // Returns true when the message was not shown before (someone else's new message).
-  _upsert(message, { confirms = true } = {}) {
+  // `sender`: our entry whose chatMessage request this message answers.
+  _upsert(message, { confirms = true, sender = null } = {}) {
     if (!message || typeof message.id !== "number") return false;
     let isNew = false;
-    let entry = this.byId.get(message.id)
-      || (message.clientId ? this.entries.get(message.clientId) : undefined);
+    let entry = this.byId.get(message.id);
+    const own = this._ownEntryFor(message, sender);
+    if (own && own !== entry) {
+      // Ours, already shown as someone else's (say its authorPeerId was missing): keep ours.
+      if (entry) this._drop(entry);
+      entry = own;
+    }
     if (entry) {
+      if (entry.mine && this.unconfirmed.get(message.clientId) === entry) {
+        this.unconfirmed.delete(message.clientId);
+      }
       entry.message = { ...message, authorName: entry.mine ? "You" : message.authorName };
     } else {
-      entry = { key: message.clientId || `id:${message.id}`, message, element: null, mine: false };
-      this.entries.set(entry.key, entry);
+      entry = { message, element: null, mine: false };
+      this.entries.add(entry);
       isNew = true;
     }
     if (confirms || !entry.state || entry.state === "sent") entry.state = "sent";
@@ -155,6 +175,23 @@ export class ChatPanel extends EventTarget {
     this.lastId = Math.max(this.lastId, message.id);
     this._render(entry);
     return isNew;
+  }
+
+  // Our own entry that this message confirms, if any: the entry whose request it answers, or
+  // (history, broadcast) our unconfirmed entry with its clientId when the message is ours.
+  _ownEntryFor(message, sender) {
+    if (sender) {
+      const sameMessage = sender.message.clientId === message.clientId
+        && (sender.message.id === null || sender.message.id === message.id);
+      return sameMessage ? sender : null;
+    }
+    if (!this.peerId || message.authorPeerId !== this.peerId || !message.clientId) return null;
+    return this.unconfirmed.get(message.clientId) || null;
+  }
+
+  _drop(entry) {
+    this.entries.delete(entry);
+    if (entry.element) entry.element.remove();
   }
 
   _render(entry) {

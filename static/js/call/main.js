@@ -28,7 +28,6 @@ import { uuid } from "./util.js";
 const QUALITY_INTERVAL_MS = 2000;
 // join errors that trying again cannot fix (rooms/signaling/admission.py): the ended screen says
 // why; anything else leaves the pre-join screen up with the reason, to try again.
-const MODERATOR_ROLES = new Set(["host", "cohost"]);
 const JOIN_REFUSALS = {
   removed: "You can't join this call",
   meeting_ended: "The meeting has ended",
@@ -332,6 +331,7 @@ class Call {
     });
     this.signaling.addEventListener("failed", (event) => this._end("Could not stay in the meeting", event.detail.reason));
     this.chat.setSignaling(this.signaling);
+    this.chat.setPeerId(this.peerId); // its messages come back with this authorPeerId
     let data;
     try {
       await this.signaling.connect();
@@ -390,7 +390,8 @@ class Call {
 
   _applyJoin(data) {
     this.role = data.role || "participant";
-    const moderator = typeof data.canModerate === "boolean" ? data.canModerate : MODERATOR_ROLES.has(this.role);
+    // The server decides (staff moderate without a moderator role): the role alone can't tell.
+    const moderator = data.canModerate === true;
     this.people.setModerator(moderator);
     this.chat.setModerator(moderator);
     if (this.people.moderator) this._loadLobby();

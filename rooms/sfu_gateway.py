@@ -1,4 +1,5 @@
-"""The signaling server's side of contract 2: requests to the room's SFU node.
+"""The web's side of contract 2: requests to the room's SFU node (the signaling and presence
+use it).
 
 `SfuGateway` is sfu.client's typed client (`gateway.join(...)`, `gateway.produce(...)`, …)
 over the room's placement: the node is looked up, and the room placed, on first use. The
@@ -14,9 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 
 from sfu import registry
+from sfu.app_settings import app_settings as sfu_settings
 from sfu.channel_api import SfuRequestError
 from sfu.channel_api import request as sfu_request
 from sfu.client import SfuClient
@@ -57,22 +58,8 @@ class SfuGateway(SfuClient):
 
     async def _send(self, method: SfuMethod, data: Mapping[str, object]) -> dict[str, Any]:
         return await self._deliver(
-            method, data, timeout=settings.SFU_REQUEST_TIMEOUT_SECONDS, attempts=DEFAULT_ATTEMPTS
+            method, data, timeout=sfu_settings.REQUEST_TIMEOUT_SECONDS, attempts=DEFAULT_ATTEMPTS
         )
-
-    async def request(
-        self,
-        method: str,
-        data: Mapping[str, object] | None = None,
-        *,
-        timeout: float | None = None,
-        attempts: int = DEFAULT_ATTEMPTS,
-    ) -> dict[str, Any]:
-        """Internal, untyped: send `method` with `data` (the room is added). Kept only until
-        media_relay.py, membership.py and rooms/presence.py call the typed methods; use those."""
-        payload = {"room": self.room, **(data or {})}
-        timeout = settings.SFU_REQUEST_TIMEOUT_SECONDS if timeout is None else timeout
-        return await self._deliver(method, payload, timeout=timeout, attempts=attempts)
 
     async def _deliver(
         self, method: str, data: Mapping[str, object], *, timeout: float, attempts: int
@@ -93,18 +80,3 @@ class SfuGateway(SfuClient):
                 )
                 self._node_channel = None  # the room may have moved to another node
         raise SfuUnavailable("sfu_timeout", f"The media server did not answer {method} in time.")
-
-
-def camel_keys(value: Any) -> Any:
-    """Deprecated: rooms/signaling/shapes.py converts each shape field by field. Kept only until
-    media_relay.py uses those; remove it then."""
-    if isinstance(value, dict):
-        return {_camel(str(key)): camel_keys(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [camel_keys(item) for item in value]
-    return value
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)

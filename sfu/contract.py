@@ -1,0 +1,253 @@
+"""The web ↔ SFU-node contract: the node's methods, what each request carries, what each reply
+and event holds. Keys are snake_case, as on the channel layer (the browser's camelCase is
+rooms/signaling/shapes.py's business).
+
+Both sides read this one module: sfu.client builds requests and types replies with it, the
+node's sfu.handlers checks every request against it and dispatches by `SfuMethod`. The envelope
+around the data (ids, reply channels, error responses) is sfu.channel_api's. docs/sfu.md
+describes the semantics.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal, TypedDict, TypeGuard
+
+
+class SfuMethod(StrEnum):
+    """The node's methods; the value is the name on the wire."""
+
+    PING = "ping"
+    JOIN = "join"
+    PRODUCE = "produce"
+    CLOSE_PRODUCER = "closeProducer"
+    PAUSE_PRODUCER = "pauseProducer"
+    RESUME_PRODUCER = "resumeProducer"
+    RECEIVE_ANSWER = "receiveAnswer"
+    PAUSE_CONSUMER = "pauseConsumer"
+    RESUME_CONSUMER = "resumeConsumer"
+    REQUEST_CONSUMER_KEY_FRAME = "requestConsumerKeyFrame"
+    GET_STATS = "getStats"
+    RESTART_ICE = "restartIce"
+    LEAVE = "leave"
+    DUMP = "dump"
+
+
+Kind = Literal["audio", "video"]
+Source = Literal["mic", "camera", "screen"]
+SOURCES: tuple[Source, ...] = ("mic", "camera", "screen")
+
+
+def is_source(value: object) -> TypeGuard[Source]:
+    return value in SOURCES
+
+
+# --- requests (`data` of an sfu.request) ---------------------------------------------------
+# ping and dump carry no data; every other request names the room and the peer.
+class RoomPeer(TypedDict):
+    room: str
+    peer_id: str
+
+
+class JoinRequest(RoomPeer):
+    peer_channel: str  # a Channels channel name: the peer's events go there
+    display_name: str
+
+
+class ProduceRequest(RoomPeer):
+    sdp: str  # the send transport's offer, ICE fully gathered
+    sources: dict[str, Source]  # by mid; a missing mid defaults by kind
+
+
+class ProducerRequest(RoomPeer):
+    """closeProducer, pauseProducer, resumeProducer."""
+
+    producer_id: str
+
+
+class ConsumerRequest(RoomPeer):
+    """pauseConsumer, resumeConsumer, requestConsumerKeyFrame."""
+
+    consumer_id: str
+
+
+class AnswerRequest(RoomPeer):
+    """receiveAnswer: the browser's answer to a `negotiate` offer."""
+
+    negotiation_id: str
+    sdp: str
+
+
+# --- replies (`data` of an ok sfu.response) ------------------------------------------------
+# closeProducer, pauseProducer, resumeProducer, receiveAnswer, the consumer methods and leave
+# reply {}.
+class PingReply(TypedDict):
+    node: str
+
+
+class ProducerInfo(TypedDict):
+    producer_id: str
+    kind: Kind
+    source: Source
+    paused: bool
+
+
+class PeerInfo(TypedDict):
+    peer_id: str
+    display_name: str
+    producers: list[ProducerInfo]
+
+
+class JoinReply(TypedDict):
+    peers: list[PeerInfo]  # the room's other peers
+
+
+class OpenProducer(ProducerInfo):
+    mid: str
+
+
+class ProduceReply(TypedDict):
+    sdp: str  # the answer
+    producers: list[OpenProducer]  # all of the peer's open producers
+
+
+class TransportStats(TypedDict):
+    direction: Literal["send", "receive"]
+    connection_state: str
+    ice_state: str
+    packets_sent: int
+    packets_received: int
+    bytes_sent: int
+    bytes_received: int
+
+
+class ProducerStats(ProducerInfo):
+    mid: str
+    codec: str
+    packets: int
+    bytes: int
+    bitrate_bps: int
+    packets_lost: int
+    jitter: int
+    nacks_sent: int
+    retransmissions_received: int
+    keyframe_requests: int
+    consumers: int
+    rtt_ms: None  # a receiving leg has no RTT measurement in aiortc
+
+
+class ConsumerInfo(TypedDict):
+    consumer_id: str
+    producer_id: str
+    producer_peer_id: str
+    kind: Kind
+    source: Source
+    mid: str | None  # None until the consumer has a slot on the receive transport
+    paused: bool  # by the subscriber
+    producer_paused: bool
+
+
+class ConsumerStats(ConsumerInfo):
+    forwarding: bool
+    packets: int
+    bytes: int
+    bitrate_bps: int
+    packets_lost: int
+    fraction_lost: float
+    rtt_ms: float | None
+    keyframe_requests: int
+    retransmissions_sent: int
+
+
+class StatsReply(TypedDict):
+    transports: list[TransportStats]
+    producers: list[ProducerStats]
+    consumers: list[ConsumerStats]
+
+
+class RestartIceReply(TypedDict):
+    send_transport: Literal["closed"]
+    receive_transport: Literal["renegotiating"]
+
+
+class RoomCounts(TypedDict):
+    peers: int
+    producers: int
+    consumers: int
+    transports: int
+
+
+class DumpReply(TypedDict):
+    rooms: int
+    peers: int
+    producers: int
+    consumers: int
+    transports: int
+    per_room: dict[str, RoomCounts]
+
+
+# --- events (to the peer's channel) --------------------------------------------------------
+EVENT_TYPE = "sfu.event"
+EventName = Literal[
+    "negotiate",
+    "consumerClosed",
+    "consumerPaused",
+    "consumerResumed",
+    "activeSpeaker",
+    "producerClosed",
+]
+EVENT_NAMES: tuple[EventName, ...] = (
+    "negotiate",
+    "consumerClosed",
+    "consumerPaused",
+    "consumerResumed",
+    "activeSpeaker",
+    "producerClosed",
+)
+
+
+class NegotiateData(TypedDict):
+    negotiation_id: str
+    sdp: str  # the SFU's offer on the receive transport
+    consumers: list[ConsumerInfo]  # the consumers new in this offer
+
+
+class ConsumerEventData(TypedDict):
+    consumer_id: str
+
+
+class ProducerClosedData(TypedDict):
+    producer_id: str
+
+
+class ActiveSpeakerData(TypedDict):
+    peer_id: str | None
+
+
+class _Event(TypedDict):
+    type: Literal["sfu.event"]
+    room: str
+    peer_id: str  # the peer the event is for
+
+
+class NegotiateEvent(_Event):
+    event: Literal["negotiate"]
+    data: NegotiateData
+
+
+class ConsumerEvent(_Event):
+    event: Literal["consumerClosed", "consumerPaused", "consumerResumed"]
+    data: ConsumerEventData
+
+
+class ProducerClosedEvent(_Event):
+    event: Literal["producerClosed"]
+    data: ProducerClosedData
+
+
+class ActiveSpeakerEvent(_Event):
+    event: Literal["activeSpeaker"]
+    data: ActiveSpeakerData
+
+
+SfuEvent = NegotiateEvent | ConsumerEvent | ProducerClosedEvent | ActiveSpeakerEvent

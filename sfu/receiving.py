@@ -1,0 +1,104 @@
+"""The receive half of the per-packet path: a publisher's RTP as it arrives at the SFU.
+
+One `ReceiverBinding` per receiver of a send transport (one per publisher m-line) takes over
+aiortc's packet handling (hooks.install_forwarding_receiver: no jitter buffer, no decoder):
+REMB estimate, RTX unwrap, per-SSRC statistics for aiortc's Receiver Reports, NACK
+generation, then the packet goes to the send half (forwarding.fan_out) for its producer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from aiortc import RTCRtpReceiver
+from aiortc.codecs import is_rtx
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
+from aiortc.rtp import RtpPacket, unwrap_rtx
+
+from sfu import hooks
+from sfu.codecs import codec_key
+from sfu.forwarding import fan_out
+from sfu.hooks import NackGenerator, StreamStatistics
+
+if TYPE_CHECKING:
+    from sfu.producer import Producer
+
+logger = logging.getLogger(__name__)
+
+# aiortc NACKs only when a new gap appears; the binding repeats it this often while packets
+# are still missing.
+NACK_RETRY_SECONDS = 0.1
+
+
+class ReceiverBinding:
+    """The forwarding state of one receiver on a send transport; points at its producer."""
+
+    def __init__(self, receiver: RTCRtpReceiver, kind: str) -> None:
+        self.receiver = receiver
+        self.kind = kind
+        self.producer: Producer | None = None
+        self.codecs: dict[int, RTCRtpCodecParameters] = {}
+        self.rtx_ssrc: dict[int, int] = {}
+        self.nack = NackGenerator() if kind == "video" else None
+        self.streams: dict[int, StreamStatistics] = {}
+        self.retransmissions = 0
+        self.nacks_sent = 0
+        self._last_nack = 0.0
+        hooks.install_forwarding_receiver(receiver, self.on_started, self.on_packet)
+
+    def on_started(self, parameters: RTCRtpReceiveParameters) -> None:
+        for codec in parameters.codecs:
+            if codec.payloadType is not None:
+                self.codecs[codec.payloadType] = codec
+        for encoding in parameters.encodings:
+            if encoding.rtx:
+                self.rtx_ssrc[encoding.rtx.ssrc] = encoding.ssrc
+        # aiortc's RTCP task reports on these streams (Receiver Reports to the publisher).
+        self.streams = hooks.receiver_stream_statistics(self.receiver)
+
+    async def on_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        # Called from the transport's receive loop: an exception here would end it (and the
+        # publisher's whole connection), so log and drop the packet instead.
+        try:
+            await self._on_packet(packet, arrival_time_ms)
+        except Exception:
+            logger.exception("dropping a packet that failed to forward")
+
+    async def _on_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        codec = self.codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        if self.kind == "video":
+            await hooks.feed_remb(self.receiver, packet, arrival_time_ms)
+        if is_rtx(codec):
+            original_ssrc = self.rtx_ssrc.get(packet.ssrc)
+            apt = codec.parameters.get("apt")
+            if original_ssrc is None and len(self.rtx_ssrc) == 0 and self.nack is not None:
+                original_ssrc = next(iter(self.streams), None)
+            if original_ssrc is None or len(packet.payload) < 2 or not isinstance(apt, int):
+                return
+            original_codec = self.codecs.get(apt)
+            if original_codec is None:
+                return
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
+            codec = original_codec
+            self.retransmissions += 1
+        stream = self.streams.get(packet.ssrc)
+        if stream is None:
+            stream = self.streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        stream.add(packet)
+        nack = self.nack
+        if nack is not None:
+            new_gap = nack.add(packet)
+            # Repeat the NACK for what is still missing every interval: a lost retransmission
+            # would otherwise wait for the next gap.
+            now = time.monotonic()
+            if nack.missing and (new_gap or now - self._last_nack >= NACK_RETRY_SECONDS):
+                self._last_nack = now
+                self.nacks_sent += 1
+                await hooks.send_nack(self.receiver, packet.ssrc, sorted(nack.missing))
+        producer = self.producer
+        if producer is not None and codec_key(codec) == codec_key(producer.codec):
+            await fan_out(producer, packet)
