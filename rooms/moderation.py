@@ -14,8 +14,10 @@ browser session, never the raw session key) to remember a removal or an admissio
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -30,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 MAX_DISPLAY_NAME_LENGTH = 100
 MAX_PEER_ID_LENGTH = 64
+# A waiting person who keeps changing their knock (a looping client renaming itself) tells the
+# moderators at most this many times per window; the request itself always holds the latest.
+KNOCK_NOTICES_PER_WINDOW = 3
+KNOCK_NOTICE_WINDOW_SECONDS = 10
 
 
 class ModerationDenied(PermissionDenied):
@@ -247,9 +253,10 @@ def request_entry(
     guest_key: str = "",
 ) -> LobbyRequest:
     """Someone not let in directly "asks to join": a waiting request the moderators are told of
-    ("lobbyKnock" {request} to hosts and co-hosts). Asking again while waiting updates the same
-    request (a reconnecting tab, a corrected name) and tells the moderators again, but only when
-    something changed, so a looping client cannot flood the host with knocks."""
+        ("lobbyKnock" {request} to hosts and co-hosts). Asking again while waiting updates the same
+        request (a reconnecting tab, a corrected name) and tells the moderators again, but only when
+        something changed, and at most KNOCK_NOTICES_PER_WINDOW times per window, so a looping
+    client cannot flood the host with knocks."""
     _check_identity(user, guest_key)
     _check_not_ended(meeting)
     _check_peer_id(peer_id)
@@ -276,13 +283,25 @@ def request_entry(
             request.save(update_fields=["display_name", "peer_id"])
         else:
             return request  # the same knock again (a retried join): the moderators know already
-        send_after_commit(
-            meeting.code,
-            "lobbyKnock",
-            {"request": lobby_request_dict(request)},
-            audience=MODERATORS,
-        )
+        if _may_notify_knock(meeting, request):
+            send_after_commit(
+                meeting.code,
+                "lobbyKnock",
+                {"request": lobby_request_dict(request)},
+                audience=MODERATORS,
+            )
     return request
+
+
+def _may_notify_knock(meeting: Meeting, request: LobbyRequest) -> bool:
+    """Whether this request's knock may reach the moderators now (KNOCK_NOTICES_PER_WINDOW per
+    window). Counted in the shared cache, so every web process counts alike; the key names the
+    request by more than its id, which a database may hand out again after a rollback."""
+    window = int(time.time() // KNOCK_NOTICE_WINDOW_SECONDS)
+    created = request.requested_at.timestamp()
+    key = f"rooms:knock-notices:{meeting.code}:{request.pk}:{created}:{window}"
+    cache.add(key, 0, timeout=KNOCK_NOTICE_WINDOW_SECONDS * 2)
+    return cache.incr(key) <= KNOCK_NOTICES_PER_WINDOW
 
 
 def lobby_request_in_meeting(meeting: Meeting, request_id: object) -> LobbyRequest:

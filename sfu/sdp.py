@@ -2,7 +2,7 @@
 
 Offers to the send transport and answers on the receive transport are parsed and refused
 with `bad_sdp` / `bad_request` / `unsupported_codec` (EngineError) when they cannot work:
-no media, no mid or ICE credentials, a source that does not fit its m-line, no forwarded
+no media, no mid, ICE credentials or direction, a source that does not fit its m-line, no forwarded
 codec.
 """
 
@@ -35,6 +35,12 @@ def parse_sdp(text: str) -> aiortc_sdp.SessionDescription:
             media.ice is None or not media.ice.usernameFragment
         ):
             raise EngineError("bad_sdp", "every media section needs ICE credentials")
+        if media.kind in ("audio", "video") and media.direction is None:
+            # RFC 4566 would default to sendrecv, but aiortc fails inside createAnswer without
+            # it, and every browser writes it: refuse before touching the transport.
+            raise EngineError(
+                "bad_sdp", "every media section needs a direction (a=sendonly, sendrecv, ...)"
+            )
     return description
 
 

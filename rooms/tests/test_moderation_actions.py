@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from chat import services as chat
@@ -162,6 +164,25 @@ def test_knocking_again_while_waiting_updates_the_same_request(host, meeting, li
     assert listener.receive_event("lobbyKnock")["data"]["request"]["peerId"] == "t1"
     assert listener.receive_event("lobbyKnock")["data"]["request"]["displayName"] == "Visitor"
     listener.assert_silent()  # the identical third knock tells nobody
+
+
+def test_a_guest_renaming_in_a_loop_cannot_flood_the_host_with_knocks(
+    host, meeting, listener
+) -> None:
+    for number in range(50):
+        moderation.request_entry(
+            meeting, display_name=f"Visitor {number}", peer_id="t1", guest_key="g"
+        )
+
+    knocks = 0
+    with contextlib.suppress(AssertionError, TimeoutError):
+        while True:
+            listener.receive_event("lobbyKnock", timeout=0.5)
+            knocks += 1
+    assert 1 <= knocks <= moderation.KNOCK_NOTICES_PER_WINDOW
+    # What the moderators see when they look is the latest, all the same.
+    (waiting,) = moderation.waiting_requests(meeting)
+    assert waiting.display_name == "Visitor 49"
 
 
 def test_deny_tells_the_waiting_peer_and_a_decision_is_final(host, meeting, listener) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from aiortc import RTCConfiguration, RTCPeerConnection
 from channels.layers import get_channel_layer
 
 from sfu import client, registry
@@ -141,6 +143,30 @@ async def test_malformed_requests_get_error_replies_and_the_node_stays_up(
         assert (await client.ping(node.channel))["node"] == node.name
         assert (await client.dump(node.channel))["producers"] == 1
     finally:
+        await alice.close()
+
+
+async def test_an_offer_without_a_direction_is_refused_as_bad_sdp(
+    sfu_node: SfuNodeServer,
+) -> None:
+    """aiortc fails inside createAnswer on an m-line without a=sendonly/sendrecv/...: the node
+    refuses the offer first, with the code a client can act on, and the peer stays usable."""
+    room = f"room-{uuid.uuid4().hex[:6]}"
+    offerer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    alice = Participant(sfu_node.channel, room, "alice")
+    try:
+        await alice.join()
+        offerer.addTransceiver(SizedVideoTrack(320, 240), direction="sendonly")
+        await offerer.setLocalDescription(await offerer.createOffer())
+        offer = offerer.localDescription.sdp
+        directionless = re.sub(r"a=(sendonly|sendrecv|recvonly|inactive)\r\n", "", offer)
+        assert directionless != offer
+        base = {"room": room, "peer_id": alice.peer_id, "sources": {"0": "camera"}}
+        assert await error_of(sfu_node, "produce", {**base, "sdp": directionless}) == "bad_sdp"
+        (camera,) = await alice.publish([(SizedVideoTrack(320, 240), "camera")])
+        assert camera["source"] == "camera"
+    finally:
+        await offerer.close()
         await alice.close()
 
 
