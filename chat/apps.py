@@ -7,6 +7,7 @@ class ChatConfig(AppConfig):
     verbose_name = "Chat"
 
     def ready(self) -> None:
+        # Once the app registry is ready: the checks read the models and the settings objects.
         from chat import checks
 
         register(checks.check_chat)

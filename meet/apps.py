@@ -11,6 +11,7 @@ class MeetConfig(AppConfig):
     verbose_name = "meet"
 
     def ready(self) -> None:
+        # Once the app registry is ready: the checks read the models and the settings objects.
         from meet import checks
 
         register(checks.check_site_url)

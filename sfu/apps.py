@@ -7,6 +7,7 @@ class SfuConfig(AppConfig):
     verbose_name = "SFU nodes"
 
     def ready(self) -> None:
+        # Once the app registry is ready: the checks read the models and the settings objects.
         from sfu import checks
 
         register(checks.check_heartbeat)

@@ -15,6 +15,7 @@ from django.core.checks import CheckMessage, Error, Warning
 from django.db.models import CharField
 
 from sfu.app_settings import app_settings
+from sfu.ice_servers import parse_ice_server_urls
 from sfu.models import SfuNode
 
 
@@ -150,10 +151,8 @@ def _ice_server_problems(urls: list[str]) -> list[CheckMessage]:
     # a URL it refuses makes every peer connection of the SFU fail.
     from aiortc.rtcicetransport import parse_stun_turn_uri
 
-    from sfu.ice import ice_servers_from_urls
-
     messages: list[CheckMessage] = []
-    for server in ice_servers_from_urls(urls):
+    for server in parse_ice_server_urls(urls):
         # The URL without its user name and password, which must not end up in a log.
         url = str(server.urls)
         try:

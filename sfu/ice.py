@@ -8,31 +8,20 @@ on SFU_LISTEN_IPS (127.0.0.1 in tests) and must never reach anything it was not 
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
 
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
 from sfu import hooks
 from sfu.app_settings import app_settings
+from sfu.ice_servers import parse_ice_server_urls
 
 
 def ice_servers_from_urls(urls: list[str]) -> list[RTCIceServer]:
-    """Turn "turn:user:pass@host:3478" style URLs into RTCIceServer entries."""
-    servers = []
-    for url in urls:
-        url = url.strip()
-        if not url:
-            continue
-        scheme, _, rest = url.partition(":")
-        username = credential = None
-        if "@" in rest:
-            userinfo, _, rest = rest.rpartition("@")
-            username, _, credential = userinfo.partition(":")
-            username, credential = unquote(username), unquote(credential)
-        servers.append(
-            RTCIceServer(urls=f"{scheme}:{rest}", username=username, credential=credential)
-        )
-    return servers
+    """The configured servers (sfu/ice_servers.py) as aiortc's RTCIceServer."""
+    return [
+        RTCIceServer(urls=server.urls, username=server.username, credential=server.credential)
+        for server in parse_ice_server_urls(urls)
+    ]
 
 
 def rtc_configuration(*, max_bundle: bool = False) -> RTCConfiguration:

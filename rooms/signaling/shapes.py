@@ -27,15 +27,14 @@ from sfu.contract import (
     StatsReply,
     TransportStats,
 )
+from sfu.ice_servers import parse_ice_server_urls
 
 Shape = dict[str, object]
 
 
 def ice_servers_for_browsers() -> list[dict[str, str | list[str]]]:
-    from sfu.ice import ice_servers_from_urls
-
     servers = []
-    for server in ice_servers_from_urls(sfu_settings.ICE_SERVERS):
+    for server in parse_ice_server_urls(sfu_settings.ICE_SERVERS):
         entry: dict[str, str | list[str]] = {"urls": server.urls}
         if server.username:
             entry["username"] = server.username
