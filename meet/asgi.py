@@ -1,7 +1,9 @@
 """ASGI entry point: HTTP through Django, WebSocket through Channels' URL router.
 
 WebSockets pass the Origin check (AllowedHostsOriginValidator) and the session-based
-AuthMiddlewareStack before any consumer sees them.
+AuthMiddlewareStack before any consumer sees them. For HTTP and WebSocket alike, the client's
+address comes from proxy headers only when the peer is one of MEET_TRUSTED_PROXIES
+(meet.security.TrustedProxyMiddleware); otherwise it is the peer's.
 """
 
 from __future__ import annotations
@@ -16,14 +18,19 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from meet.routing import websocket_urlpatterns  # noqa: E402
+from meet.security import TrustedProxyMiddleware  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
+application = TrustedProxyMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    ),
+    settings.MEET_TRUSTED_PROXIES,
 )

@@ -1,6 +1,7 @@
-"""Start-up checks of the project's own settings (SITE_URL, SECRET_KEY), registered by
-meet.apps.MeetConfig. Every management command runs them (migrate in `make run` included), so
-a deployment that would send dead links or run with a guessable key says so before serving.
+"""Start-up checks of the project's own settings (SITE_URL, SECRET_KEY, MEET_TRUSTED_PROXIES),
+registered by meet.apps.MeetConfig (which imports this module). Every management command runs
+them (migrate in `make run` included), so a deployment that would send dead links, run with a
+guessable key or fail to load its proxy list says so before serving.
 
 A SECRET_KEY missing with DEBUG off never gets here: meet/settings.py refuses to load.
 """
@@ -14,7 +15,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Warning
+from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.checks.security.base import (
     SECRET_KEY_INSECURE_PREFIX,
     SECRET_KEY_MIN_LENGTH,
@@ -83,6 +84,27 @@ def check_secret_key(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> 
             id="meet.W003",
         )
     ]
+
+
+@register  # here rather than in MeetConfig.ready: importing this module (ready does) is enough
+def check_trusted_proxies(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """A mistyped MEET_TRUSTED_PROXIES entry would otherwise stop the web process as it loads
+    meet.asgi, with a bare ValueError and no word of which setting."""
+    from meet.security import parse_networks
+
+    try:
+        parse_networks(settings.MEET_TRUSTED_PROXIES)
+    except ValueError as error:
+        return [
+            Error(
+                f"MEET_TRUSTED_PROXIES: {error}.",
+                hint="List the proxies' addresses or networks, e.g. 10.0.0.5,192.168.1.0/24.",
+                id="meet.E002",
+            )
+        ]
+    return []
 
 
 def _absolute_http_url(url: str) -> SplitResult | None:

@@ -27,8 +27,13 @@ class HealthReport:
     def failing(self) -> list[str]:
         return [name for name, check in self.checks.items() if not check["ok"]]
 
+    def summary(self) -> dict[str, Any]:
+        """What anyone may see: whether meet is well and which parts are not, no detail."""
+        return {"ok": self.ok, "failing": self.failing}
+
     def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "failing": self.failing, "checks": self.checks}
+        """The full report (node names, loads, errors): for staff and the health token only."""
+        return {**self.summary(), "checks": self.checks}
 
 
 def check_database() -> dict[str, Any]:
@@ -64,6 +69,8 @@ def check_sfu_nodes() -> dict[str, Any]:
         nodes = [
             {
                 "name": node.name,
+                # A start later than expected shows the node was restarted (meet.supervise).
+                "started_at": node.started_at.isoformat(),
                 "last_heartbeat": node.last_heartbeat.isoformat(),
                 "load": node.load,
                 "capacity": node.capacity,

@@ -3,6 +3,12 @@
 honcho replaces this process, so it is the runner: Ctrl-C (SIGINT) or SIGTERM to it stops
 every child, the embedded Redis included (it is a Procfile entry, started only when REDIS_URL
 is unset).
+
+honcho also stops everything when any one process exits. The SFU nodes, the Celery worker and
+beat run under meet.supervise (see the Procfile), which restarts them with backoff, so one of
+them crashing leaves the rest serving. The web and Redis are not supervised: nothing works
+without either, and their usual failures (the port taken, a bad certificate, the socket's folder
+missing) happen at start and would only repeat, so stopping with the error in view is better.
 """
 
 from __future__ import annotations

@@ -64,6 +64,9 @@ CSRF_TRUSTED_ORIGINS: list[str] = env("CSRF_TRUSTED_ORIGINS")
 # The public base URL used in emails and calendar files, where no request is at hand
 # (Celery tasks). Example: https://meet.example.org
 SITE_URL: str = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
+# A bearer token that shows /healthz's full report (node names, loads, errors) to monitoring;
+# staff see it when signed in. Empty: no token is accepted, everyone else gets the status only.
+MEET_HEALTHZ_TOKEN: str = env.str("MEET_HEALTHZ_TOKEN", default="")
 
 INSTALLED_APPS = [
     "daphne",  # first: its runserver serves HTTP and WebSocket
@@ -92,6 +95,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "meet.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -243,6 +247,9 @@ ACCOUNT_UNIQUE_EMAIL = True
 # Tell people at sign-up that their email is taken (a clear form error) rather than pretend to
 # send a verification mail; the price is that sign-up reveals which emails have accounts.
 ACCOUNT_PREVENT_ENUMERATION = False
+# The password-reset request answers alike whether the address has an account or not (the
+# setting above would otherwise make it say "no account"): accounts.forms.ResetPasswordForm.
+ACCOUNT_FORMS = {"reset_password": "accounts.forms.ResetPasswordForm"}
 ACCOUNT_EMAIL_VERIFICATION: str = env.str(
     "ACCOUNT_EMAIL_VERIFICATION", default="optional" if DEBUG else "mandatory"
 )
@@ -299,12 +306,36 @@ CSRF_COOKIE_HTTPONLY = False  # the call page reads it for fetch() requests
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-if SITE_URL.startswith("https"):
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
+BEHIND_TLS_PROXY: bool = env.bool("BEHIND_TLS_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+# Served over https (meet/web.py's TLS, a TLS proxy, or an https public address): cookies are
+# never sent over plain http, where anyone on the path could read the session.
+SERVES_HTTPS: bool = (
+    env.bool("MEET_TLS", default=False)
+    or bool(env.str("TLS_CERT_FILE", default="") and env.str("TLS_KEY_FILE", default=""))
+    or BEHIND_TLS_PROXY
+    or SITE_URL.startswith("https")
 )
+SESSION_COOKIE_SECURE = SERVES_HTTPS
+CSRF_COOKIE_SECURE = SERVES_HTTPS
+# Off by default: HSTS pins browsers to https for this host for the whole period, and the
+# redirect needs a plain-http listener in front (a proxy) to be of use.
+SECURE_HSTS_SECONDS: int = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD: bool = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Load balancers' health checks often speak plain http to the backend.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Proxies (addresses or networks) whose X-Forwarded-For / X-Real-IP / X-Forwarded-Proto give
+# the client's address and scheme (meet.security.TrustedProxyMiddleware). Empty: the peer's
+# address is the client's, whatever the headers say, so they can't dodge the rate limits.
+MEET_TRUSTED_PROXIES: list[str] = env.list("MEET_TRUSTED_PROXIES", default=[])
+# allauth's login rate limits read REMOTE_ADDR, which the middleware above already set to the
+# client behind a trusted proxy: allauth must not read X-Forwarded-For again on its own.
+ALLAUTH_TRUSTED_PROXY_COUNT = 0
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = None
+# The debug error page (DEBUG on) lists settings: passwords inside URLs are masked too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "meet.security.SecretMaskingExceptionReporterFilter"
 
 # --- SFU (defaults and meanings: sfu/app_settings.py) ---------------------------------------
 # Addresses the SFU gathers ICE host candidates on. Empty: every non-loopback address of the

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -15,7 +18,22 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html", {"upcoming_meetings": upcoming})
 
 
+def has_healthz_token(request: HttpRequest) -> bool:
+    """`Authorization: Bearer <MEET_HEALTHZ_TOKEN>`; never true while the setting is empty."""
+    token: str = settings.MEET_HEALTHZ_TOKEN
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if not token or scheme.lower() != "bearer":
+        return False
+    # Constant time: the comparison must not tell a prober how much of a guess was right.
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 @never_cache
 async def healthz(request: HttpRequest) -> JsonResponse:
+    """200 or 503 with what is failing for anyone (load balancers); the detail (node names,
+    loads, error messages) maps the deployment, so only staff and the token holder see it."""
     report = await health.collect()
-    return JsonResponse(report.as_json(), status=200 if report.ok else 503)
+    status = 200 if report.ok else 503
+    if has_healthz_token(request) or (await request.auser()).is_staff:
+        return JsonResponse(report.as_json(), status=status)
+    return JsonResponse(report.summary(), status=status)

@@ -109,9 +109,10 @@ def main() -> None:
     from django.conf import settings
 
     endpoint = configured_endpoint(settings.VAR_DIR)
+    # No --proxy-headers: daphne would believe X-Forwarded-For from anyone. meet.asgi's
+    # TrustedProxyMiddleware reads it from MEET_TRUSTED_PROXIES only.
     command = [
         "daphne",
-        "--proxy-headers",
         "-e",
         endpoint.daphne_endpoint(),
         "meet.asgi:application",

@@ -8,7 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
+from allauth.account.models import EmailAddress
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.db.models.functions import Lower
 
 from accounts.models import User
 from rooms.models import Invitation, Meeting, Participant
@@ -57,8 +60,29 @@ def is_cohost(user: User, meeting: Meeting) -> bool:
     return meeting.co_hosts.filter(pk=user.pk).exists()
 
 
+def verified_emails(user: User) -> QuerySet[EmailAddress, str]:
+    """The addresses the user has confirmed (allauth's EmailAddress rows with verified=True,
+    primary or not), lower-cased, as a subquery. An invitation is matched to an account by
+    address only: anyone can sign up with any address, so an address counts only once its
+    owner has shown they read its mail (with verification optional, unconfirmed accounts
+    exist and must not get an invitee's access)."""
+    return (
+        EmailAddress.objects.filter(user_id=user.pk, verified=True)
+        .annotate(email_lower=Lower("email"))
+        .values_list("email_lower", flat=True)
+    )
+
+
+def invitations_of(user: User) -> QuerySet[Invitation]:
+    """Every invitation addressed to one of the user's confirmed addresses, whatever the
+    letter case on either side (as the iexact match it replaces)."""
+    return Invitation.objects.alias(email_lower=Lower("email")).filter(
+        email_lower__in=verified_emails(user)
+    )
+
+
 def is_invited(user: User, meeting: Meeting) -> bool:
-    return Invitation.objects.filter(meeting=meeting, email__iexact=user.email).exists()
+    return invitations_of(user).filter(meeting=meeting).exists()
 
 
 def call_role(user: Actor, meeting: Meeting) -> Role:

@@ -7,8 +7,12 @@ class RoomsConfig(AppConfig):
     verbose_name = "Meetings"
 
     def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_out
+
         from rooms import checks
+        from rooms.signaling import sign_out
 
         register(checks.check_presence)
         register(checks.check_signaling_rate)
         register(checks.check_join_guess_rate)
+        user_logged_out.connect(sign_out.on_user_logged_out, dispatch_uid="rooms.sign_out")

@@ -4,7 +4,9 @@ The one owner of the channel-layer group `room.<code>` that every call connectio
 joins, and of the two ways to send to it: `send_after_commit` for synchronous domain code (chat,
 moderation), which must not announce what a rolled-back transaction never stored, and
 `broadcast` for asynchronous code that has already stored what it announces (presence, the
-signaling). `send_to_channel` reaches one connection (e.g. "signaling.replaced").
+signaling). `send_to_channel` reaches one connection (e.g. "signaling.replaced"). Every call
+connection of a signed-in user is also in `user.<pk>` (`user_group_name`), which a sign-out
+reaches (rooms.signaling.sign_out).
 
 A room event as the group receives it:
     {"type": "room.event", "event": NAME, "data": {...},
@@ -32,6 +34,12 @@ Audience = Literal["moderators"]
 def group_name(code: str) -> str:
     """The channel-layer group of the meeting with this join code."""
     return f"room.{code}"
+
+
+def user_group_name(user_id: int) -> str:
+    """The channel-layer group of every call connection of this signed-in user, whatever the
+    meeting: signing out reaches them there (rooms.signaling.sign_out)."""
+    return f"user.{user_id}"
 
 
 def room_event(

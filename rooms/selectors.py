@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from rooms.access import Actor, signed_in
+from rooms.access import Actor, invitations_of, signed_in
 from rooms.models import Invitation, Meeting
 from rooms.recurrence import next_occurrence
 
@@ -17,9 +17,8 @@ ACTIVE_STATUSES = (Meeting.Status.SCHEDULED, Meeting.Status.LIVE)
 
 def meetings_involving(user: User) -> QuerySet[Meeting]:
     """Meetings the user hosts, co-hosts or is invited to (and has not declined)."""
-    invited = Invitation.objects.filter(email__iexact=user.email).exclude(
-        response=Invitation.Response.DECLINED
-    )
+    # Invited at a confirmed address only (rooms.access.verified_emails says why).
+    invited = invitations_of(user).exclude(response=Invitation.Response.DECLINED)
     co_hosted = Meeting.co_hosts.through.objects.filter(user_id=user.pk)
     return Meeting.objects.filter(
         Q(host=user)

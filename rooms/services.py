@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User, new_calendar_token, validate_time_zone
-from rooms.access import Actor, can_manage, signed_in
+from rooms.access import Actor, can_manage, invitations_of, signed_in
 from rooms.emails import send_calendar_email
 from rooms.models import Invitation, Meeting
 from rooms.recurrence import next_occurrence, validate_end, validate_rrule
@@ -239,7 +239,8 @@ def invitation_for(user: Actor, meeting: Meeting) -> Invitation | None:
     person = signed_in(user)
     if person is None:
         return None
-    return meeting.invitations.filter(email__iexact=person.email).first()
+    # Only a confirmed address is the invitee's (rooms.access.verified_emails says why).
+    return invitations_of(person).filter(meeting=meeting).first()
 
 
 def reset_calendar_token(user: User) -> str:

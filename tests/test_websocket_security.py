@@ -43,9 +43,17 @@ async def test_websocket_from_foreign_origin_is_rejected() -> None:
 
 
 async def test_websocket_without_session_is_closed() -> None:
-    connected, code = await connect(b"http://localhost")
-    assert connected is False
-    assert code == 4401
+    from rooms.signaling import protocol
+
+    # Accepted, then closed with 4401: a close before accepting reaches a browser as HTTP 403.
+    communicator = WebsocketCommunicator(
+        application, "/ws/rooms/abc-defg-hij/", headers=[(b"origin", b"http://localhost")]
+    )
+    connected, _ = await communicator.connect()
+    assert connected is True
+    closed = await communicator.receive_output()
+    assert closed == {"type": "websocket.close", "code": protocol.CLOSE_UNAUTHENTICATED}
+    await communicator.wait()
 
 
 async def test_websocket_from_own_origin_with_session_is_accepted() -> None:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from allauth.account.models import EmailAddress
 from channels.layers import get_channel_layer
 
 from accounts.models import User
@@ -19,7 +20,12 @@ T = TypeVar("T")
 
 
 def make_user(name: str, **extra: Any) -> User:
-    return User.objects.create_user(email=f"{name}@example.org", first_name=name.title(), **extra)
+    """A user with a confirmed address (allauth's EmailAddress, verified), as after sign-up:
+    only a confirmed address makes its owner an invitee (rooms.access.verified_emails)."""
+    email = f"{name}@example.org"
+    user = User.objects.create_user(email=email, first_name=name.title(), **extra)
+    EmailAddress.objects.create(user=user, email=email, primary=True, verified=True)
+    return user
 
 
 def make_meeting(host: User, *, live: bool = True, **extra: Any) -> Meeting:

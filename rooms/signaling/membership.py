@@ -35,6 +35,7 @@ class Membership:
         self.context = context
         self.media = media
         self._heartbeat: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
         # The consumer makes the connection in its own task (connect). Whatever ends that task,
         # disconnect or not (an exception out of the consumer, a cancelled instance), ends the
         # heartbeat with it: a row is refreshed only while its connection really lives.
@@ -66,13 +67,14 @@ class Membership:
         except presence.PeerIdTaken:
             raise ProtocolError("peer_id_taken", "Another participant uses this peerId.") from None
         refusal = await database_sync_to_async(admission_policy.refusal_at_join)(
-            context.admission, context.user, context.guest_key
+            context.admission, context.user, context.guest_key, context.admission.session
         )
         if refusal is not None:
-            code, reason = refusal
-            if code == "lobby":
+            if refusal.code == "lobby":
                 await self._knock(peer_id, display_name)
-            raise ProtocolError(code, reason)
+            if refusal.close is not None:
+                self._close_after_response(refusal.close)
+            raise ProtocolError(refusal.code, refusal.reason)
         try:
             entry = await database_sync_to_async(presence.enter)(
                 context.meeting,
@@ -132,6 +134,20 @@ class Membership:
         self._start_heartbeat(peer_id)
         return response
 
+    def _close_after_response(self, code: int) -> None:
+        """Close with `code` once the refused join has had its response: the client learns
+        why from the errorCode, and the close code tells it (and its reconnect logic) that
+        nothing this socket can do would help. This request runs as a job of the connection's
+        queue, so a job queued now runs after its response is sent."""
+        context = self.context
+
+        async def close() -> None:
+            await context.close(code)
+
+        if not context.enqueue(close):
+            # A full queue (a flooding client): close now, without waiting for the response.
+            self._closing = asyncio.get_running_loop().create_task(close())
+
     async def _knock(self, peer_id: str, display_name: str) -> None:
         """The lobby: the person asks to enter and waits on this connection for
         "lobbyAdmitted" (then joins again) or "lobbyDenied"."""
@@ -178,7 +194,7 @@ class Membership:
                 if context.state is not State.JOINED or context.peer_id != peer_id:
                     return  # left meanwhile, on purpose
                 # The sweep took this peer for gone (this process stalled for several
-                # heartbeats): the others got peerClosed, the SFU peer is closed. 1011 makes
+                # heartbeats): the others got peerClosed, the SFU peer is closed. 4500 makes
                 # the client reconnect and join again, as a new peer for the others.
                 logger.warning(
                     "peer %s in room %s was swept out while connected; closing",

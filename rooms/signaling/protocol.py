@@ -20,16 +20,17 @@ MAX_ID_LENGTH = 64
 MAX_DISPLAY_NAME_LENGTH = 100
 MAX_SOURCES = 8
 
-# WebSocket close codes (docs/protocol.md). 1009 and 1008 are the RFC 6455 ones for "too big"
-# and "policy violation"; the 44xx ones mirror HTTP statuses so they are easy to remember.
+# WebSocket close codes (docs/protocol.md). All in 4000-4999: daphne (autobahn) sends only 1000
+# and 3000-4999, so RFC 6455's 1009 "too big" and 1011 "server error" never reached a browser.
+# They mirror HTTP statuses so they are easy to remember.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_REMOVED = 4403
 CLOSE_NOT_FOUND = 4404  # also "not allowed": an outsider cannot tell the two apart
 CLOSE_REPLACED = 4409
 CLOSE_ENDED = 4410
 CLOSE_RATE_LIMITED = 4429
-CLOSE_FRAME_TOO_BIG = 1009
-CLOSE_SERVER_ERROR = 1011
+CLOSE_FRAME_TOO_BIG = 4413
+CLOSE_SERVER_ERROR = 4500
 
 _PEER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")

@@ -1,6 +1,7 @@
 """Room events (rooms.events) as one connection hears them: which are for this participant,
 and what a few of them do besides reaching the client — a host's mute pauses the microphone,
-a removal or the meeting's end makes the participant leave and closes the socket."""
+a removal or the meeting's end makes the participant leave and closes the socket. Signing out
+(rooms.signaling.sign_out) does the same."""
 
 from __future__ import annotations
 
@@ -65,3 +66,12 @@ class RoomEventRelay:
             await context.close(DEPARTING_EVENTS[event])
         else:
             await context.send(protocol.notification(event, data))
+
+    async def signed_out(self) -> None:
+        """The user signed out of the session this socket was opened with: leave at once, as a
+        removal does (presence, the SFU peer, peerClosed to the others), and close with 4401
+        so the client sends them to sign in rather than reconnecting."""
+        if self.context.state is State.CLOSED:
+            return
+        await self.membership.depart()
+        await self.context.close(protocol.CLOSE_UNAUTHENTICATED)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
 from django.utils import timezone
@@ -18,8 +19,13 @@ from rooms import services
 from rooms.models import Meeting
 
 
-def make_user(email: str, **extra: Any) -> Any:
-    return get_user_model().objects.create_user(email=email, password=None, **extra)
+def make_user(email: str, *, confirmed: bool = True, **extra: Any) -> Any:
+    """A user whose address is confirmed (an allauth EmailAddress with verified=True), as after
+    sign-up and verification: only a confirmed address makes its owner an invitee
+    (rooms.access.verified_emails). confirmed=False: signed up, link not used yet."""
+    user = get_user_model().objects.create_user(email=email, password=None, **extra)
+    EmailAddress.objects.create(user=user, email=email, primary=True, verified=confirmed)
+    return user
 
 
 def schedule(

@@ -15,13 +15,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from allauth.account.models import EmailAddress
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 
+from accounts.models import User
 from meet.asgi import application
+
+
+async def make_user(name: str, **extra: Any) -> User:
+    """A signed-in person with a confirmed address (an invitation counts only for those)."""
+    user = await User.objects.acreate(
+        email=f"{name}-{uuid.uuid4().hex[:6]}@example.org", first_name=name.title(), **extra
+    )
+    await EmailAddress.objects.acreate(user=user, email=user.email, primary=True, verified=True)
+    return user
+
 
 POLL_SECONDS = 0.05
 ServerRequestHandler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]

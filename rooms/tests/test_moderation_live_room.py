@@ -21,6 +21,7 @@ from rooms.models import Meeting, Participant
 from rooms.signaling import protocol
 from rooms.tests.signaling_support import (
     SignalingClient,
+    make_user,
     session_cookie,
     sfu_node,  # noqa: F401  (fixture)
     wait_until,
@@ -31,12 +32,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 # The admin's request sends the room event after its commit, so the room hears of it while
 # the request is answered; the bound leaves room for a loaded 2-core CI machine.
 PROMPT_SECONDS = 3.0
-
-
-async def make_user(name: str, **extra: Any) -> User:
-    return await User.objects.acreate(
-        email=f"{name}-{uuid.uuid4().hex[:6]}@example.org", first_name=name.title(), **extra
-    )
 
 
 def _admin_client(staff: User) -> Client:

@@ -3,8 +3,6 @@ room events: mute, remove, lock, end; everyone else is refused."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -13,16 +11,13 @@ from rooms.models import Meeting
 from rooms.signaling import protocol
 from rooms.tests.signaling_support import (
     SignalingClient,
+    make_user,
     session_cookie,
     sfu_node,  # noqa: F401  (fixture)
     wait_until,
 )
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sfu_node")]
-
-
-async def make_user(name: str) -> User:
-    return await User.objects.acreate(email=f"{name}-{uuid.uuid4().hex[:6]}@example.org")
 
 
 async def joined(meeting: Meeting, user: User, name: str) -> SignalingClient:

@@ -15,16 +15,13 @@ from rooms.models import Meeting, Participant
 from rooms.signaling import protocol
 from rooms.tests.signaling_support import (
     SignalingClient,
+    make_user,
     session_cookie,
     sfu_node,  # noqa: F401  (fixture)
     wait_until,
 )
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sfu_node")]
-
-
-async def make_user(name: str) -> User:
-    return await User.objects.acreate(email=f"{name}-{uuid.uuid4().hex[:6]}@example.org")
 
 
 async def make_meeting(host: User) -> Meeting:

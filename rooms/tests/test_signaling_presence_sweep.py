@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +33,7 @@ from rooms.signaling import protocol
 from rooms.tests import signaling_support
 from rooms.tests.signaling_support import (
     SignalingClient,
+    make_user,
     session_cookie,
     sfu_node,  # noqa: F401  (fixture)
     wait_until,
@@ -50,10 +50,6 @@ SILENCE = dt.timedelta(seconds=HEARTBEAT * presence.SILENT_HEARTBEATS + 0.5)
 def short_heartbeat(settings: Any) -> None:
     settings.PRESENCE_HEARTBEAT_SECONDS = HEARTBEAT
     settings.SIGNALING_RECONNECT_GRACE_SECONDS = 20.0
-
-
-async def make_user(name: str) -> User:
-    return await User.objects.acreate(email=f"{name}-{uuid.uuid4().hex[:6]}@example.org")
 
 
 async def make_meeting(host: User) -> Meeting:
@@ -371,7 +367,7 @@ async def test_a_disconnected_peer_whose_grace_nobody_ended_is_swept(settings: A
 @pytest.mark.usefixtures("sfu_node", "short_heartbeat")
 async def test_a_connection_swept_while_alive_is_closed_so_that_it_joins_again() -> None:
     """A web process that stalled for longer than three heartbeats was taken for dead: its
-    connection learns so at its next heartbeat and closes with 1011 (the client reconnects
+    connection learns so at its next heartbeat and closes with 4500 (the client reconnects
     and joins again). One participant: the whole process stalls, not one connection."""
     host = await make_user("host")
     meeting = await make_meeting(host)

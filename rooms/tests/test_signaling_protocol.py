@@ -4,7 +4,6 @@ list, refusals of bad input with clear codes, the flood guard, authorization."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from rooms.signaling import protocol
 from rooms.signaling.rate_limit import TokenBucket
 from rooms.tests.signaling_support import (
     SignalingClient,
+    make_user,
     session_cookie,
     sfu_node,  # noqa: F401  (fixture)
     wait_until,
@@ -29,10 +29,6 @@ VALID_LOOKING_OFFER = (
     "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"
     "a=fingerprint:sha-256 00:11\r\na=rtpmap:111 opus/48000/2\r\n"
 )
-
-
-async def make_user(name: str) -> User:
-    return await User.objects.acreate(email=f"{name}-{uuid.uuid4().hex[:6]}@example.org")
 
 
 async def make_meeting(host: User, **extra: Any) -> Meeting:
@@ -217,7 +213,7 @@ async def test_sfu_errors_come_back_as_error_responses() -> None:
     assert (await client.request("getStats")) is not None
 
 
-async def test_an_oversized_frame_closes_the_socket_with_1009() -> None:
+async def test_an_oversized_frame_closes_the_socket_with_4413() -> None:
     host = await make_user("host")
     client = await connected(await make_meeting(host), host)
     await client.send_text(
@@ -312,11 +308,16 @@ async def test_unknown_meeting_and_forbidden_meeting_close_the_same_way() -> Non
     await Invitation.objects.acreate(meeting=meeting, email=invitee.email.upper())
     forbidden = SignalingClient(meeting.code, await session_cookie(outsider))
     unknown = SignalingClient("zzz-zzzz-zzz", await session_cookie(outsider))
-    assert await forbidden.connect() == (False, protocol.CLOSE_NOT_FOUND)
-    assert await unknown.connect() == (False, protocol.CLOSE_NOT_FOUND)
+    # Accepted, then closed with the code: a close before accepting reaches a browser as a
+    # bare HTTP 403 (tests/e2e/test_close_codes.py checks it through daphne).
+    assert await forbidden.connect() == (True, None)
+    assert await forbidden.wait_closed() == protocol.CLOSE_NOT_FOUND
+    assert await unknown.connect() == (True, None)
+    assert await unknown.wait_closed() == protocol.CLOSE_NOT_FOUND
     # Someone not signed in is asked to sign in, whether the meeting exists or not.
     anonymous = SignalingClient(meeting.code, None)
-    assert await anonymous.connect() == (False, protocol.CLOSE_UNAUTHENTICATED)
+    assert await anonymous.connect() == (True, None)
+    assert await anonymous.wait_closed() == protocol.CLOSE_UNAUTHENTICATED
     # The host and the invitee get in.
     await (await connected(meeting, host)).join(name="Host")
     ivy = await (await connected(meeting, invitee)).join(name="Ivy")
@@ -337,7 +338,8 @@ async def test_a_cancelled_meeting_refuses_everyone() -> None:
     host = await make_user("host")
     meeting = await make_meeting(host, status=Meeting.Status.CANCELLED)
     client = SignalingClient(meeting.code, await session_cookie(host))
-    assert await client.connect() == (False, protocol.CLOSE_NOT_FOUND)
+    assert await client.connect() == (True, None)
+    assert await client.wait_closed() == protocol.CLOSE_NOT_FOUND
 
 
 async def test_a_removed_participant_cannot_join_again() -> None:

@@ -8,8 +8,8 @@ import uuid
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
 from aiortc import RTCConfiguration, RTCPeerConnection
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
 from sfu import client, registry

@@ -28,10 +28,14 @@ import { uuid } from "./util.js";
 const QUALITY_INTERVAL_MS = 2000;
 // join errors that trying again cannot fix (rooms/signaling/admission.py): the ended screen says
 // why; anything else leaves the pre-join screen up with the reason, to try again.
+// Join refusals that end the call page (docs/protocol.md); not_allowed and signed_out are
+// followed by a 4404 / 4401 close, which must not be retried either.
 const JOIN_REFUSALS = {
   removed: "You can't join this call",
   meeting_ended: "The meeting has ended",
   meeting_locked: "This meeting is locked",
+  not_allowed: "You can't join this call",
+  signed_out: "You are signed out",
 };
 const TOAST_MS = 4000;
 

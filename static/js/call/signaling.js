@@ -7,14 +7,17 @@
 // whose resolved value is the response data (a thrown error becomes an error response).
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 15000;
-// Close codes after which retrying cannot help (docs/protocol.md): not signed in, not allowed,
-// removed by the host, no such meeting, meeting ended.
+// Close codes after which retrying cannot help (docs/protocol.md): not signed in (or signed out
+// since), removed by the host, no such meeting or not allowed in it, replaced, meeting ended, a
+// frame too big. The server accepts the socket before closing it, so these codes do arrive;
+// anything else (4500 server error, 1006 network) is retried with backoff.
 const PERMANENT_CLOSE_CODES = new Map([
   [4401, "You are signed out. Sign in again to join."],
   [4403, "You were removed from this meeting."],
-  [4404, "This meeting does not exist."],
+  [4404, "This meeting does not exist, or you may not join it."],
   [4409, "You joined this meeting from another tab."],
   [4410, "The meeting has ended."],
+  [4413, "The browser sent a message too big for the server."],
 ]);
 
 export class RequestError extends Error {
