@@ -9,9 +9,11 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponseBase
+from django.http.request import validate_host
 from django.views.debug import SafeExceptionReporterFilter
 
 Scope = MutableMapping[str, Any]
@@ -93,6 +95,63 @@ def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
         text = value.decode("latin-1")
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
     return headers
+
+
+# --- The WebSocket's origin -----------------------------------------------------------------
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _host_and_port(netloc: str, default_port: int) -> tuple[str, int] | None:
+    host, _, port = netloc.rpartition(":") if not netloc.endswith("]") else (netloc, "", "")
+    if not host or "]" in port:  # no port given (or an IPv6 literal without one)
+        host, port = netloc, ""
+    try:
+        return host.lower(), int(port) if port else default_port
+    except ValueError:
+        return None
+
+
+def websocket_origin_allowed(origin: str, host_header: str) -> bool:
+    """Whether a page from `origin` may open a WebSocket to us at `host_header`.
+
+    The same site only: the origin's host and port equal the ones the socket was opened to (and
+    the host is one of ALLOWED_HOSTS), or the origin is listed in CSRF_TRUSTED_ORIGINS. Not
+    Channels' AllowedHostsOriginValidator, which ignores the port: cookies are not scoped by
+    port, so a page on another port of the same host could use the visitor's session.
+    """
+    if origin in settings.CSRF_TRUSTED_ORIGINS:
+        return True
+    scheme, separator, netloc = origin.partition("://")
+    if not separator or scheme not in _DEFAULT_PORTS or not netloc:
+        return False
+    default_port = _DEFAULT_PORTS[scheme]
+    origin_address = _host_and_port(netloc, default_port)
+    if origin_address is None:
+        return False
+    # A Host without a port names the default port of the scheme the page was served with.
+    # Browsers always send Host; a client that sends none is no browser carrying a victim's
+    # cookies, and is held to the allowed hosts alone.
+    if host_header and origin_address != _host_and_port(host_header, default_port):
+        return False
+    return validate_host(origin_address[0].strip("[]"), settings.ALLOWED_HOSTS) or validate_host(
+        origin_address[0], settings.ALLOWED_HOSTS
+    )
+
+
+class SameOriginWebSocketValidator:
+    """ASGI middleware in front of the WebSocket routes: `websocket_origin_allowed` or denied
+    (an HTTP 403 to the handshake, before any consumer runs)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        headers = _headers(scope.get("headers", []))
+        if websocket_origin_allowed(headers.get("origin", ""), headers.get("host", "")):
+            await self.app(scope, receive, send)
+            return
+        await WebsocketDenier()(scope, receive, send)
 
 
 # --- Content-Security-Policy ----------------------------------------------------------------

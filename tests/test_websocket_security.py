@@ -66,7 +66,53 @@ async def test_websocket_from_own_origin_with_session_is_accepted() -> None:
     assert connected is True
 
 
+async def test_websocket_from_another_port_of_the_same_host_is_rejected() -> None:
+    """Cookies are not scoped by port: a page served from another port of the same host must
+    not open the call's socket with the visitor's session."""
+    from rooms.models import Meeting
+
+    user = await User.objects.acreate(email="ws3@example.org")
+    meeting = await Meeting.objects.acreate(host=user, title="Port check")
+    cookie = await _session_cookie(user)
+    connected, _ = await connect(b"http://localhost:8080", cookie, meeting.code)
+    assert connected is False
+
+
+async def test_websocket_from_a_trusted_origin_is_accepted(settings: object) -> None:
+    from rooms.models import Meeting
+
+    settings.CSRF_TRUSTED_ORIGINS = ["https://meet.example.org"]  # type: ignore[attr-defined]
+    settings.ALLOWED_HOSTS = ["localhost", "meet.example.org"]  # type: ignore[attr-defined]
+    user = await User.objects.acreate(email="ws4@example.org")
+    meeting = await Meeting.objects.acreate(host=user, title="Trusted origin")
+    cookie = await _session_cookie(user)
+    connected, _ = await connect(b"https://meet.example.org", cookie, meeting.code)
+    assert connected is True
+
+
 async def _session_cookie(user: User) -> bytes:
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(session_cookie_for)(user)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "allowed"),
+    [
+        ("http://localhost", "localhost", True),
+        ("http://localhost:8000", "localhost:8000", True),
+        ("https://localhost", "localhost:443", True),
+        ("http://[::1]:8000", "[::1]:8000", True),
+        ("http://localhost:8080", "localhost:8000", False),
+        ("https://localhost:8443", "localhost", False),
+        ("http://evil.example.com", "evil.example.com", False),
+        ("null", "localhost", False),
+        ("", "localhost", False),
+    ],
+)
+def test_a_websocket_origin_must_be_the_same_host_and_port(
+    origin: str, host: str, allowed: bool
+) -> None:
+    from meet.security import websocket_origin_allowed
+
+    assert websocket_origin_allowed(origin, host) is allowed
