@@ -22,6 +22,7 @@ from django.test import override_settings
 
 from meet import checks, web
 from meet.security import TrustedProxyMiddleware
+from tests.e2e.stack import database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # An unusual rate so that its ratelimit cache keys are this test's alone (the rate is part of
@@ -74,7 +75,7 @@ def _start_web(**environment: str) -> tuple[subprocess.Popen[bytes], str]:
     env.update(
         HOST="127.0.0.1",
         PORT=str(port),
-        DATABASE_URL=f"sqlite:///{settings.DATABASES['default']['NAME']}",
+        DATABASE_URL=database_url(settings.DATABASES["default"]),
         ROOMS_JOIN_GUESS_RATE=GUESS_RATE,
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         **environment,
