@@ -71,8 +71,8 @@ def check_signaling_rate(
         messages.append(
             Error(
                 f"SIGNALING_RATE_CLOSE_AFTER must not be negative (it is {close_after}).",
-                hint="Frames refused in a row for the rate before the connection is closed; "
-                "0 closes it at the first refusal.",
+                hint="Frames refused for the rate (since the budget was last full) before the "
+                "connection is closed; 0 closes it at the first refusal.",
                 id="rooms.E005",
             )
         )

@@ -1,71 +1,12 @@
 // Unit tests for static/js/chat-render.js with node's built-in runner (`node --test tests/js/`).
-// The shim below is a minimal DOM: enough to build nodes, and it has no HTML parser at all, so
+// The DOM is tests/js/dom-shim.mjs: enough to build nodes, and it has no HTML parser at all, so
 // anything the renderer tried to parse as markup would show up as a missing method.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { messageTextFragment, renderMessageText } from "../../static/js/chat-render.js";
 
-class Node {
-  constructor(doc) {
-    this.ownerDocument = doc;
-    this.childNodes = [];
-  }
-  appendChild(child) {
-    this.childNodes.push(child);
-    return child;
-  }
-  replaceChildren(...nodes) {
-    this.childNodes = [];
-    for (const node of nodes) {
-      if (node instanceof Fragment) this.childNodes.push(...node.childNodes);
-      else this.childNodes.push(node);
-    }
-  }
-  get textContent() {
-    return this.childNodes.map((child) => child.textContent).join("");
-  }
-}
-
-class Text extends Node {
-  constructor(doc, data) {
-    super(doc);
-    this.nodeType = 3;
-    this.data = data;
-  }
-  get textContent() {
-    return this.data;
-  }
-}
-
-class Fragment extends Node {}
-
-class Element extends Node {
-  constructor(doc, tagName) {
-    super(doc);
-    this.nodeType = 1;
-    this.tagName = tagName.toUpperCase();
-    this.attributes = new Map();
-  }
-  setAttribute(name, value) {
-    this.attributes.set(name, String(value));
-  }
-  getAttribute(name) {
-    return this.attributes.get(name) ?? null;
-  }
-  set textContent(value) {
-    this.childNodes = [new Text(this.ownerDocument, String(value))];
-  }
-  get textContent() {
-    return super.textContent;
-  }
-}
-
-const doc = {
-  createDocumentFragment: () => new Fragment(doc),
-  createTextNode: (data) => new Text(doc, data),
-  createElement: (tagName) => new Element(doc, tagName),
-};
+import { doc } from "./dom-shim.mjs";
 
 function describe(fragment) {
   return fragment.childNodes.map((node) =>
