@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -15,25 +13,13 @@ from django.urls import reverse
 from django.views.debug import ExceptionReporter, get_default_exception_reporter_filter
 
 from rooms.tests.meetings_support import make_user, schedule
-
-SETTINGS_FILE = Path(__file__).resolve().parent.parent / "meet" / "settings.py"
+from tests.settings_support import load_settings_module
 
 
 def load_settings(monkeypatch: pytest.MonkeyPatch, **environment: str | None) -> ModuleType:
-    """meet/settings.py run afresh under the given environment; None removes a variable."""
-    for name in ("MEET_TLS", "TLS_CERT_FILE", "TLS_KEY_FILE", "SITE_URL", "BEHIND_TLS_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in environment.items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-    spec = importlib.util.spec_from_file_location("meet_settings_security_test", SETTINGS_FILE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """meet/settings.py afresh, with none of the https switches set unless given."""
+    tls_switches = ("MEET_TLS", "TLS_CERT_FILE", "TLS_KEY_FILE", "SITE_URL", "BEHIND_TLS_PROXY")
+    return load_settings_module(monkeypatch, **{**dict.fromkeys(tls_switches), **environment})
 
 
 # --- https settings -------------------------------------------------------------------------

@@ -3,11 +3,8 @@ at start-up (each app's checks.py, and meet/checks.py for the project's own)."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 from typing import Any as SettingsWrapper
 
@@ -24,31 +21,15 @@ from sfu import checks as sfu_checks
 from sfu import ice, registry
 from sfu.app_settings import app_settings as sfu_settings
 from sfu.management.commands import runsfu
+from tests.settings_support import load_settings_module
 
 Check = Callable[..., Sequence[CheckMessage]]
-SETTINGS_FILE = Path(__file__).resolve().parent.parent / "meet" / "settings.py"
 STRONG_KEY = "k3y-" + "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOP"
 
 
 def ids(check: Check, **overrides: Any) -> list[str]:
     with override_settings(**overrides):
         return [message.id or "" for message in check(app_configs=None)]
-
-
-def load_settings_module(monkeypatch: pytest.MonkeyPatch, **environment: str | None) -> ModuleType:
-    """meet/settings.py run afresh (not Django's loaded copy) under the given environment;
-    None removes a variable."""
-    for name, value in environment.items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
-    spec = importlib.util.spec_from_file_location("meet_settings_under_test", SETTINGS_FILE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # --- reading settings ---------------------------------------------------------------------------
