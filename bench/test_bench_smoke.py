@@ -50,3 +50,29 @@ def test_quick_sfu_benchmark_measures_forwarded_media() -> None:
             decoded = rows[-1]["decoded"]
             assert decoded["video_frames"] > 0
             assert set(decoded["sizes"]) == {"640x480"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_quick_signaling_fuzz_keeps_the_protocol_and_the_server_healthy() -> None:
+    """`bench/fuzz_signaling.py --quick`: 1,000 hostile frames over real sockets to daphne.
+
+    The script's own checks decide (exit status): one response per request, id-null errors for
+    frames without a usable id, only 4413/4429 closes, /healthz 200, a join afterwards, no
+    traceback or ERROR in daphne's log. A fixed seed keeps the frames the same run to run.
+    """
+    run = subprocess.run(
+        [sys.executable, "bench/fuzz_signaling.py", "--quick", "--seed", "20261203"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    match = re.search(r"^JSON: (\S+)$", run.stdout, re.MULTILINE)
+    assert match, (run.stdout + run.stderr)[-3000:]
+    results = json.loads(Path(match.group(1)).read_text())
+    assert results["frames"]["total"] >= 1000
+    assert results["missing"] == results["unmatched"] == results["duplicates"] == 0
+    assert results["oversize"]["text"]["close_code"] == 4413
+    assert results["flood_default_limits"]["close_code"] == 4429
+    assert run.returncode == 0, "\n".join(results["failures"])[-3000:]

@@ -84,6 +84,12 @@ def parse_frame(text: str) -> Frame:
     if not isinstance(content, dict):
         raise ProtocolError("invalid_frame", "a frame must be a JSON object")
     request_id = _frame_id(content.get("id"))
+    if not _is_valid_unicode(content):
+        # A response's id is the server's own request's: it is not echoed back as an error's.
+        answer_to = None if content.get("response") is True else request_id
+        raise ProtocolError(
+            "invalid_data", "text must be valid Unicode (no unpaired surrogates)", answer_to
+        )
     if content.get("request") is True:
         if request_id is None:
             raise ProtocolError("invalid_frame", "a request needs an id (integer or string)")
@@ -113,6 +119,16 @@ def parse_frame(text: str) -> Frame:
             error_reason=str(content.get("errorReason", ""))[:500],
         )
     raise ProtocolError("invalid_frame", "a frame must be a request or a response", request_id)
+
+
+def _is_valid_unicode(content: object) -> bool:
+    """JSON may escape half of a surrogate pair ("\\ud800"), which decodes to a string that no
+    database, channel layer or browser can take: refused here, before any handler sees it."""
+    try:
+        json.dumps(content, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def encoded_size(text: str) -> int:

@@ -129,6 +129,26 @@ async def test_requests_before_join_are_refused_in_order(method: str, data: dict
     assert response["errorCode"] == "not_joined"
 
 
+async def test_a_lone_surrogate_is_refused_as_invalid_data_not_an_internal_error() -> None:
+    """JSON may escape half of a surrogate pair ("\\ud800"); Python decodes it into a string
+    that no database or channel layer can store. Found by bench/fuzz_signaling.py."""
+    host = await make_user("host")
+    client = await connected(await make_meeting(host), host)
+    joined = await client.request_frame("join", {"peerId": "p1", "displayName": "a\udc00b"})
+    assert (joined["ok"], joined["errorCode"]) == (False, "invalid_data")
+    await client.join(name="Host")
+    for method, data in [
+        ("changeDisplayName", {"displayName": "\ud800"}),
+        ("chatMessage", {"clientId": "c1", "text": "hi \udfff"}),
+        ("pauseProducer", {"producerId": "\ud800x"}),
+    ]:
+        frame = await client.request_frame(method, data)
+        assert (frame["ok"], frame["errorCode"]) == (False, "invalid_data"), method
+    # A well-formed pair is one character, and welcome.
+    assert await client.request("changeDisplayName", {"displayName": "Host \ud83d\ude00"}) == {}
+    assert client.closed_with is None
+
+
 async def test_unknown_method_malformed_json_and_odd_frames_get_errors_not_a_close() -> None:
     host = await make_user("host")
     client = await connected(await make_meeting(host), host)
