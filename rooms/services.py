@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts.models import User, new_calendar_token, validate_time_zone
 from rooms.access import Actor, can_manage, invitations_of, signed_in
 from rooms.emails import send_calendar_email
+from rooms.events import send_after_commit
 from rooms.models import Invitation, Meeting
 from rooms.recurrence import next_occurrence, validate_end, validate_rrule
 
@@ -213,6 +214,10 @@ def cancel_meeting(actor: Actor, meeting: Meeting) -> Meeting:
     current = Meeting.objects.select_for_update().get(pk=meeting.pk)
     if current.status == Meeting.Status.CANCELLED:
         return current
+    if current.status == Meeting.Status.LIVE:
+        # Those in the call leave it (each connection departs and closes with 4410), as when a
+        # host ends it for everyone; nobody may join a cancelled meeting again.
+        send_after_commit(current.code, "meetingEnded", {"reason": "cancelled"})
     current.status = Meeting.Status.CANCELLED
     current.sequence += 1
     current.save(update_fields=["status", "sequence", "updated_at"])

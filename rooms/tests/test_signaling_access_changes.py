@@ -14,7 +14,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 
 from accounts.models import User
-from rooms import presence
+from rooms import presence, services
 from rooms.models import Invitation, Meeting
 from rooms.signaling import protocol
 from rooms.tests.signaling_support import (
@@ -123,3 +123,21 @@ async def test_signing_out_takes_the_user_out_of_the_call() -> None:
     assert [p.peer_id for p in present] == [host_client.peer_id]
     # The host, signed in elsewhere, stays.
     assert host_client.closed_with is None
+
+
+async def test_cancelling_a_live_meeting_ends_the_call_for_everyone() -> None:
+    host, pat = await make_user("host"), await make_user("pat")
+    meeting = await make_meeting(host)
+    in_call = []
+    for user, name in ((host, "Host"), (pat, "Pat")):
+        client, _ = await opened(meeting, user)
+        await client.join(name=name)
+        in_call.append(client)
+
+    await sync_to_async(services.cancel_meeting)(host, meeting)
+
+    for client in in_call:
+        assert await client.wait_closed() == protocol.CLOSE_ENDED
+        assert client.notified("meetingEnded") == [{"reason": "cancelled"}]
+    assert not await sync_to_async(presence.present_participants)(meeting.pk)
+    assert (await Meeting.objects.aget(pk=meeting.pk)).status == Meeting.Status.CANCELLED

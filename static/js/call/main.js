@@ -566,7 +566,8 @@ class Call {
         this._end("You were removed from the meeting", "");
         break;
       case "meetingEnded":
-        this._end("The meeting has ended", "");
+        if (data.reason === "cancelled") this._end("The meeting was cancelled", "The host cancelled this meeting.");
+        else this._end("The meeting has ended", "");
         break;
       case "lobbyKnock":
         this.people.addKnock(data.request);
