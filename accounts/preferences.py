@@ -1,4 +1,4 @@
-"""The preferences form: time zone and reminder lead time."""
+"""The preferences form: the name others see, time zone and reminder lead time."""
 
 from __future__ import annotations
 
@@ -10,6 +10,13 @@ from rooms.reminders import MAX_REMINDER_MINUTES
 
 
 class PreferencesForm(forms.ModelForm):
+    first_name = forms.CharField(
+        max_length=150,
+        required=False,
+        label="First name",
+        help_text="Your name is what others see in calls, chat and invitations.",
+    )
+    last_name = forms.CharField(max_length=150, required=False, label="Last name")
     time_zone = forms.ChoiceField(choices=time_zone_choices, label="Time zone")
     reminder_minutes = forms.IntegerField(
         min_value=0,
@@ -20,4 +27,4 @@ class PreferencesForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ("time_zone", "reminder_minutes")
+        fields = ("first_name", "last_name", "time_zone", "reminder_minutes")

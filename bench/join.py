@@ -235,7 +235,9 @@ def main() -> int:
                 page.wait_for_function(
                     "document.querySelector('#preview-video').videoWidth > 0", timeout=30_000
                 )
-                page.get_by_label("Your name").fill(name)
+                field = page.get_by_label("Your name")
+                if field.is_editable():  # signed in: the account's name, not typed
+                    field.fill(name)
                 page.get_by_role("button", name="Join now", exact=True).click()
 
             resident_context = context_for(host)

@@ -66,5 +66,10 @@ class Message(models.Model):
         return f"{self.author_name}: {self.text[:40]}"
 
     @property
+    def by_guest(self) -> bool:
+        """Written by a guest (a name they typed, not an account's): marked where shown."""
+        return self.author_user_id is None and bool(self.author_guest_key)
+
+    @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None

@@ -69,6 +69,7 @@ def message_dict(message: Message) -> dict[str, Any]:
         "id": message.pk,
         "clientId": message.client_id,
         "authorName": message.author_name,
+        "authorIsGuest": message.by_guest,
         "text": "" if message.is_deleted else message.text,
         "sentAt": iso_utc(message),
         "deleted": message.is_deleted,
@@ -292,12 +293,14 @@ def transcript_text(meeting: Meeting) -> str:
 
     [2026-11-24 12:00:05 UTC] Ada: first line
         second line
+    [2026-11-24 12:00:09 UTC] Visitor (guest): hello
     """
     lines = [f"Chat of {meeting.title} ({meeting.code})", ""]
     for message in history_for_transcript(meeting):
         sent_at = message.sent_at.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         text = "(message deleted)" if message.is_deleted else message.text
         first, *rest = text.split("\n")
-        lines.append(f"[{sent_at}] {message.author_name}: {first}")
+        author = f"{message.author_name} (guest)" if message.by_guest else message.author_name
+        lines.append(f"[{sent_at}] {author}: {first}")
         lines.extend(f"    {line}" for line in rest)
     return "\n".join(lines) + "\n"

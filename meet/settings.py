@@ -217,6 +217,8 @@ _from_environment("ROOMS_JOIN_GUESS_RATE", env.str)
 # process died) by the beat sweep (every 30 s), which so makes it leave after the crash.
 # PRESENCE_, not SIGNALING_: nothing goes over the socket, it is the shared presence state.
 _from_environment("PRESENCE_HEARTBEAT_SECONDS", env.float)
+# How often each web process checks that the SFU nodes of its calls live (one query for all).
+_from_environment("FAILOVER_CHECK_SECONDS", env.float)
 # How long a participant whose socket dropped stays present, waiting for a reconnect.
 _from_environment("SIGNALING_RECONNECT_GRACE_SECONDS", env.float)
 # The per-connection flood guard: a token bucket of BURST frames refilled at RATE_PER_SECOND;

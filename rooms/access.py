@@ -47,6 +47,19 @@ def signed_in(user: Actor) -> User | None:
     return user
 
 
+MAX_CALL_NAME_LENGTH = 100
+
+
+def call_name(user: User | None, chosen: str) -> str:
+    """The name a person goes by in the call and its chat. A signed-in person's is their
+    account's name, as in Meet: nobody can take the host's name, and a name is changed in the
+    account's preferences, not in the call. A guest's is the one they typed; guests are marked
+    as guests wherever their name is shown."""
+    if user is None:
+        return chosen
+    return user.display_name.strip()[:MAX_CALL_NAME_LENGTH] or chosen
+
+
 def require_signed_in(user: Actor) -> User:
     """The signed-in user behind a view that @login_required guards (PermissionDenied for
     anyone else, should such a view ever lose its guard)."""

@@ -29,6 +29,12 @@ class RoomsSettings:
         return float(getattr(settings, "PRESENCE_HEARTBEAT_SECONDS", 20.0))
 
     @property
+    def FAILOVER_CHECK_SECONDS(self) -> float:
+        """Seconds between a web process's checks that the SFU nodes of its calls still live;
+        a room whose node died moves to a live one and its participants publish again."""
+        return float(getattr(settings, "FAILOVER_CHECK_SECONDS", 1.0))
+
+    @property
     def SIGNALING_RECONNECT_GRACE_SECONDS(self) -> float:
         """Seconds a participant whose socket dropped stays present, waiting for a reconnect."""
         return float(getattr(settings, "SIGNALING_RECONNECT_GRACE_SECONDS", 20.0))

@@ -14,7 +14,6 @@ browser session, never the raw session key) to remember a removal or an admissio
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from django.core.cache import cache
@@ -296,11 +295,13 @@ def request_entry(
 def _may_notify_knock(meeting: Meeting, request: LobbyRequest) -> bool:
     """Whether this request's knock may reach the moderators now (KNOCK_NOTICES_PER_WINDOW per
     window). Counted in the shared cache, so every web process counts alike; the key names the
-    request by more than its id, which a database may hand out again after a rollback."""
-    window = int(time.time() // KNOCK_NOTICE_WINDOW_SECONDS)
+    request by more than its id, which a database may hand out again after a rollback.
+
+    The window starts at the first notice and the count expires with it (Redis's INCR keeps
+    the key's expiry): a burst never gets two windows' worth by straddling a clock boundary."""
     created = request.requested_at.timestamp()
-    key = f"rooms:knock-notices:{meeting.code}:{request.pk}:{created}:{window}"
-    cache.add(key, 0, timeout=KNOCK_NOTICE_WINDOW_SECONDS * 2)
+    key = f"rooms:knock-notices:{meeting.code}:{request.pk}:{created}"
+    cache.add(key, 0, timeout=KNOCK_NOTICE_WINDOW_SECONDS)
     return cache.incr(key) <= KNOCK_NOTICES_PER_WINDOW
 
 

@@ -24,8 +24,9 @@ class SfuSettings:
 
     @property
     def NODE_TIMEOUT_SECONDS(self) -> float:
-        """Seconds without a heartbeat after which a node is out of placement and unhealthy."""
-        return float(getattr(settings, "SFU_NODE_TIMEOUT_SECONDS", 10.0))
+        """Seconds without a heartbeat after which a node is out of placement and unhealthy,
+        and its rooms move to a live node (three missed heartbeats by default)."""
+        return float(getattr(settings, "SFU_NODE_TIMEOUT_SECONDS", 6.0))
 
     @property
     def NODE_CAPACITY(self) -> int:

@@ -60,10 +60,17 @@ class SfuClient(ABC):
         return cast(DumpReply, await self._send(SfuMethod.DUMP, {}))
 
     # --- peers -------------------------------------------------------------------------------
-    async def join(self, peer_id: str, peer_channel: str, display_name: str) -> JoinReply:
-        """Join the room (a new peer_channel replaces the peer); events go to peer_channel."""
+    async def join(
+        self, peer_id: str, peer_channel: str, display_name: str, *, fresh: bool = False
+    ) -> JoinReply:
+        """Join the room; events go to peer_channel. A new peer_channel, or `fresh`, replaces
+        the peer (a new media session); the same channel again is a retried request."""
         data = JoinRequest(
-            room=self.room, peer_id=peer_id, peer_channel=peer_channel, display_name=display_name
+            room=self.room,
+            peer_id=peer_id,
+            peer_channel=peer_channel,
+            display_name=display_name,
+            fresh=fresh,
         )
         return cast(JoinReply, await self._send(SfuMethod.JOIN, data))
 

@@ -11,7 +11,7 @@ describes the semantics.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal, TypedDict, TypeGuard
+from typing import Literal, NotRequired, TypedDict, TypeGuard
 
 
 class SfuMethod(StrEnum):
@@ -52,6 +52,9 @@ class RoomPeer(TypedDict):
 class JoinRequest(RoomPeer):
     peer_channel: str  # a Channels channel name: the peer's events go there
     display_name: str
+    # Replace the peer even from the same channel (the room was placed anew: the client
+    # publishes again). Without it, a join from the peer's own channel is a retried request.
+    fresh: NotRequired[bool]
 
 
 class ProduceRequest(RoomPeer):
@@ -228,6 +231,7 @@ class _Event(TypedDict):
     type: Literal["sfu.event"]
     room: str
     peer_id: str  # the peer the event is for
+    node: NotRequired[str]  # the node that sent it (added as it leaves the node)
 
 
 class NegotiateEvent(_Event):

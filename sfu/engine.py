@@ -60,15 +60,15 @@ class MediaEngine:
 
     # --- join / leave ------------------------------------------------------------------------
     async def join(
-        self, room: str, peer_id: str, channel: str, display_name: str
+        self, room: str, peer_id: str, channel: str, display_name: str, *, fresh: bool = False
     ) -> dict[str, Any]:
         router = self.routers.get(room)
         if router is not None and peer_id in router.peers:
             existing = router.peers[peer_id]
-            if existing.channel == channel:
+            if existing.channel == channel and not fresh:
                 # The same connection asking again (a retried request): nothing to redo.
                 return {"peers": [p.describe() for p in router.peers.values() if p is not existing]}
-            # A reconnect from a new connection replaces the old peer.
+            # A reconnect from a new connection (or a fresh join) replaces the old peer.
             await self._close_peer(existing, release=False)
         router = self.routers.get(room)
         if router is None:
@@ -97,6 +97,16 @@ class MediaEngine:
         router.close()
         if release:
             await self._release_room(router.room)
+
+    async def close_rooms(self, *, created_before: float) -> list[str]:
+        """Close every room older than `created_before` (time.monotonic()): the node was taken
+        for dead and its rooms moved, their participants now have peers elsewhere. A room
+        created since the registry was read was placed here afterwards and stays."""
+        stale = [router for router in self.routers.values() if router.created_at < created_before]
+        for router in stale:
+            for peer in list(router.peers.values()):
+                await self._close_peer(peer, release=False)
+        return [router.room for router in stale]
 
     async def close(self) -> None:
         for router in list(self.routers.values()):

@@ -59,6 +59,14 @@ def text(
     return value
 
 
+def flag(data: Data, name: str) -> bool:
+    """An optional boolean (absent: false)."""
+    value = data.get(name, False)
+    if not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false")
+    return value
+
+
 def channel_name(data: Data, name: str) -> str:
     value = text(data, name, max_length=MAX_CHANNEL_LENGTH)
     if not CHANNEL_NAME.match(value):
@@ -95,6 +103,7 @@ def read_join(data: Data) -> JoinRequest:
         peer_id=where["peer_id"],
         peer_channel=channel_name(data, "peer_channel"),
         display_name=text(data, "display_name", max_length=MAX_NAME_LENGTH, allow_empty=True),
+        fresh=flag(data, "fresh"),
     )
 
 
@@ -143,7 +152,11 @@ def media_handlers(engine: MediaEngine) -> dict[SfuMethod, Handler]:
     async def join(data: Data) -> Reply:
         request = read_join(data)
         return await engine.join(
-            request["room"], request["peer_id"], request["peer_channel"], request["display_name"]
+            request["room"],
+            request["peer_id"],
+            request["peer_channel"],
+            request["display_name"],
+            fresh=request.get("fresh", False),
         )
 
     async def produce(data: Data) -> Reply:

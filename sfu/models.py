@@ -18,7 +18,13 @@ class SfuNode(models.Model):
     peer_count = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField()
     last_heartbeat = models.DateTimeField(db_index=True)
-    stopped = models.BooleanField(default=False, help_text="Set when it shut down cleanly.")
+    stopped = models.BooleanField(
+        default=False,
+        help_text=(
+            "Out of placement: it shut down cleanly, or a caller found it unresponsive "
+            "(its next heartbeat clears this)."
+        ),
+    )
 
     class Meta:
         ordering = ["name"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -82,7 +83,9 @@ class SfuNodeServer:
         )
 
     async def _emit_event(self, channel: str, message: dict[str, Any]) -> None:
-        await self.layer.send(channel, message)
+        # Signed with the node's name: after a room moved, the web side drops what the old
+        # node still sends.
+        await self.layer.send(channel, {**message, "node": self.name})
 
     async def _release_room(self, room: str) -> None:
         try:
@@ -93,10 +96,26 @@ class SfuNodeServer:
     async def _heartbeat_forever(self) -> None:
         while True:
             try:
-                await sync_to_async(registry.record_heartbeat)(self.name, self.current_load())
+                await self.heartbeat()
             except Exception:
                 logger.exception("heartbeat failed; retrying")
             await asyncio.sleep(app_settings.HEARTBEAT_SECONDS)
+
+    async def heartbeat(self) -> None:
+        """Tell the registry this node lives; if it had been taken for dead meanwhile, close
+        the rooms it held (they moved to other nodes)."""
+        read_at = time.monotonic()
+        load = self.current_load()
+        if not await sync_to_async(registry.record_heartbeat)(self.name, load):
+            return
+        closed = await self.engine.close_rooms(created_before=read_at)
+        if closed:
+            logger.warning(
+                "SFU node %s: rooms moved to other nodes while this one was unresponsive, "
+                "closed here: %s",
+                self.name,
+                ", ".join(sorted(closed)),
+            )
 
     async def _receive_forever(self) -> None:
         while True:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from sfu.app_settings import app_settings
@@ -73,14 +74,20 @@ def register_node(name: str, capacity: int) -> SfuNode:
     return node
 
 
-def record_heartbeat(name: str, load: NodeLoad) -> None:
-    SfuNode.objects.filter(name=name).update(
-        last_heartbeat=timezone.now(),
-        load=load.load,
-        room_count=load.room_count,
-        peer_count=load.peer_count,
-        stopped=False,
-    )
+def record_heartbeat(name: str, load: NodeLoad) -> bool:
+    """Record that the node lives, with its load. True when the node had been taken for dead
+    (`declare_unresponsive`) since its last heartbeat: it is back in placement, but its rooms
+    were moved away, so it closes what it held (their participants joined elsewhere)."""
+    with transaction.atomic():
+        taken_for_dead = SfuNode.objects.filter(name=name, stopped=True).exists()
+        SfuNode.objects.filter(name=name).update(
+            last_heartbeat=timezone.now(),
+            load=load.load,
+            room_count=load.room_count,
+            peer_count=load.peer_count,
+            stopped=False,
+        )
+    return taken_for_dead
 
 
 def mark_stopped(name: str) -> None:
@@ -90,8 +97,56 @@ def mark_stopped(name: str) -> None:
         RoomPlacement.objects.filter(node__name=name).delete()
 
 
-def place_room(room: str) -> SfuNode:
-    """The node hosting `room`: its current one if still alive, else the least loaded live one.
+def declare_unresponsive(name: str, started_at: dt.datetime) -> bool:
+    """A caller's request to the node timed out and a ping went unanswered: out of placement
+    now, rather than after NODE_TIMEOUT_SECONDS without a heartbeat, so its rooms move at
+    once. Only this incarnation (a restarted node has a new `started_at`); its next heartbeat
+    brings it back. True when the node was live until now."""
+    with transaction.atomic():
+        changed = SfuNode.objects.filter(name=name, started_at=started_at, stopped=False).update(
+            stopped=True, load=0, room_count=0, peer_count=0
+        )
+        RoomPlacement.objects.filter(node__name=name, node__started_at=started_at).delete()
+    return changed > 0
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a room's media is. Each (re)placement is a new one (`placed_at`): the room's
+    participants joined on an earlier one must join again, even on the same node."""
+
+    room: str
+    node: str
+    channel: str
+    node_started_at: dt.datetime  # the node's incarnation: a restarted node has lost its rooms
+    placed_at: dt.datetime
+    live: bool
+
+    @classmethod
+    def of(cls, placement: RoomPlacement, now: dt.datetime | None = None) -> Placement:
+        node = placement.node
+        return cls(
+            room=placement.room,
+            node=node.name,
+            channel=node.channel,
+            node_started_at=node.started_at,
+            placed_at=placement.placed_at,
+            live=not node.stopped and node.last_heartbeat >= liveness_cutoff(now),
+        )
+
+    def same_as(self, other: Placement) -> bool:
+        return (self.node, self.placed_at) == (other.node, other.placed_at)
+
+
+def room_placements(rooms: Iterable[str]) -> dict[str, Placement]:
+    """Where each of these rooms is placed, live or not; rooms not placed are absent."""
+    now = timezone.now()
+    placements = RoomPlacement.objects.select_related("node").filter(room__in=list(rooms))
+    return {p.room: Placement.of(p, now) for p in placements}
+
+
+def place_room(room: str) -> Placement:
+    """Where `room` is: its current node if still alive, else the least loaded live one.
 
     Runs under a row lock on the placement so two web processes placing the same room at once
     agree on one node.
@@ -100,7 +155,7 @@ def place_room(room: str) -> SfuNode:
         placement = RoomPlacement.objects.select_for_update().filter(room=room).first()
         nodes = live_nodes()
         if placement is not None and nodes.filter(pk=placement.node_id).exists():
-            return placement.node
+            return Placement.of(placement)
         candidates = [node for node in nodes if node.load < node.capacity]
         if not candidates:
             raise NoSfuNodeAvailable("No SFU node is available.")
@@ -111,8 +166,8 @@ def place_room(room: str) -> SfuNode:
         chosen = min(
             candidates, key=lambda n: (n.load / max(n.capacity, 1), placed_rooms.get(n.pk, 0))
         )
-        RoomPlacement.objects.update_or_create(room=room, defaults={"node": chosen})
-        return chosen
+        placed, _ = RoomPlacement.objects.update_or_create(room=room, defaults={"node": chosen})
+        return Placement.of(placed)
 
 
 def release_room(room: str, node_name: str | None = None) -> None:
@@ -129,8 +184,6 @@ def node_for_room(room: str) -> SfuNode | None:
 
 
 def _placement_counts(node_ids: list[int]) -> dict[int, int]:
-    from django.db.models import Count
-
     rows = (
         RoomPlacement.objects.filter(node_id__in=node_ids)
         .values("node_id")

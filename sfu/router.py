@@ -9,6 +9,7 @@ SPEAKER_INTERVAL_SECONDS (`activeSpeaker`, on change only).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ class Router:
         self.peers: dict[str, Peer] = {}
         self.active_speaker: str | None = None
         self.closed = False
+        self.created_at = time.monotonic()
         self._speaker_task: asyncio.Task[None] | None = None
 
     def producers(self) -> list[Producer]:

@@ -82,3 +82,23 @@ def test_meeting_times_are_shown_in_the_viewers_zone(client) -> None:
     client.force_login(guest)
     assert "04:00" in client.get(reverse("rooms:detail", args=[meeting.code])).content.decode()
     assert "04:00" in client.get(reverse("home")).content.decode()
+
+
+def test_the_name_others_see_in_calls_is_set_in_preferences(client) -> None:
+    user = make_user("grace@example.org")
+    client.force_login(user)
+    response = client.post(
+        reverse("accounts:preferences"),
+        {
+            "first_name": "Grace",
+            "last_name": "Hopper",
+            "time_zone": "UTC",
+            "reminder_minutes": "10",
+        },
+    )
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.display_name == "Grace Hopper"
+    page = client.get(reverse("accounts:preferences")).content.decode()
+    assert 'value="Grace"' in page
+    assert "what others see in calls" in page

@@ -96,6 +96,7 @@ def test_message_dict_has_the_protocol_fields(ada, meeting) -> None:
         "id",
         "clientId",
         "authorName",
+        "authorIsGuest",
         "authorPeerId",
         "text",
         "sentAt",
@@ -106,6 +107,7 @@ def test_message_dict_has_the_protocol_fields(ada, meeting) -> None:
     assert data["text"] == "<b>hi</b>"  # stored as typed; escaping is the renderer's job
     assert data["sentAt"].endswith("Z")
     assert data["deleted"] is False
+    assert data["authorIsGuest"] is False
 
 
 @pytest.mark.parametrize(

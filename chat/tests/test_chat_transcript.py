@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -96,7 +98,7 @@ def test_text_download_lists_every_message_in_order(client, host, meeting) -> No
     assert lines[0] == f"Chat of Design <review> ({meeting.code})"
     assert lines[2].endswith(" UTC] Host: first")
     assert lines[2].startswith("[20")
-    assert lines[3].endswith(" UTC] Visitor: second")
+    assert lines[3].endswith(" UTC] Visitor (guest): second")  # a typed name, marked
     assert lines[4] == "    more <b>x</b>"
     assert len(lines) == 5
 
@@ -171,3 +173,16 @@ def test_a_removed_participant_can_no_longer_read_the_transcript(
 
     moderation.readmit(host, meeting, user=reader)
     assert client.get(reverse("chat:transcript", args=[meeting.code])).status_code == 200
+
+
+def test_a_guests_name_is_marked_on_the_transcript_page(client, host, meeting) -> None:
+    guest = ChatAuthor(display_name="Host", guest_key="guest-1")  # a guest taking the host's name
+    post(meeting, host, "from the host", "t1")
+    services.post_message(meeting, author=guest, client_id="t2", text="from a guest")
+    client.force_login(host)
+
+    page = client.get(reverse("rooms:detail", args=[meeting.code])).content.decode()
+
+    headers = re.findall(r'<div class="chat-message-header">(.*?)<time', page, flags=re.S)
+    marks = [("(guest)" in header, re.sub(r"<[^>]+>|\s+", "", header)) for header in headers]
+    assert marks == [(False, "Host"), (True, "Host(guest)")]

@@ -4,6 +4,10 @@ whose answer goes back to the node.
 
 SFU events are held from the start of a join until its response is sent: `newConsumer` must
 not reach the client before the response that says who is here.
+
+When the room moves to another node (its node died: rooms.signaling.node_watch), `move_to`
+joins the peer there and tells the client `mediaReset`; the client publishes again on fresh
+peer connections, and whatever the old node still sends is dropped.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from rooms.sfu_gateway import SfuUnavailable
 from rooms.signaling import protocol, shapes
 from rooms.signaling.context import ConnectionContext, RequestHandler, State
 from rooms.signaling.protocol import ProtocolError, Request, Response
+from sfu import registry
 from sfu.client import read_event
 from sfu.contract import NegotiateData
 
@@ -62,6 +67,46 @@ class MediaRelay:
         """The peer left: nothing of its media session is waited for any more."""
         self.producers = {}
         self._pending_negotiations.clear()
+
+    # --- following the room to another node (node_watch.Follower) ---------------------------
+    @property
+    def room(self) -> str:
+        return self.context.code
+
+    @property
+    def placement(self) -> registry.Placement | None:
+        return self.context.gateway.placement
+
+    def move_to(self, placement: registry.Placement) -> None:
+        """The room is placed anew: join there afresh, after the requests already queued."""
+        context = self.context
+
+        async def move() -> None:
+            peer_id = context.peer_id
+            if context.state is not State.JOINED or peer_id is None:
+                return
+            current = context.gateway.placement
+            if current is not None and current.same_as(placement):
+                return  # moved already (a watch round queued this twice)
+            context.gateway.use(placement)
+            self.start()
+            self._pending_negotiations.clear()
+            try:
+                await context.gateway.join(
+                    peer_id, context.channel_name, context.display_name, fresh=True
+                )
+            except SfuUnavailable as exc:
+                # The new node failed too: reconnecting joins afresh, wherever the room is.
+                logger.warning("could not move peer %s of room %s: %s", peer_id, self.room, exc)
+                self.holding_events = False
+                self._held_events = []
+                await context.close(protocol.CLOSE_SERVER_ERROR)
+                return
+            await context.send(protocol.notification("mediaReset", {"reason": "serverMoved"}))
+            await self.release_held_events()
+
+        if not context.enqueue(move):
+            logger.warning("peer %s of room %s not moved: queue full", context.peer_id, self.room)
 
     # --- the client's requests --------------------------------------------------------------
     async def _produce(self, request: Request) -> dict[str, Any]:
@@ -183,6 +228,10 @@ class MediaRelay:
             return
         if message.get("room") != context.code:
             return
+        placement = context.gateway.placement
+        sender = message.get("node")
+        if sender is not None and placement is not None and sender != placement.node:
+            return  # the room's old node, still talking after the room moved
         event = read_event(message)
         if event is None:
             logger.warning("unexpected SFU event %r in room %s", message.get("event"), context.code)

@@ -18,9 +18,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from chat import services as chat
-from rooms import events, moderation, presence
+from rooms import access, events, moderation, presence
 from rooms.signaling import admission as admission_policy
-from rooms.signaling import protocol, shapes
+from rooms.signaling import node_watch, protocol, shapes
 from rooms.signaling.context import ConnectionContext, RequestHandler, State
 from rooms.signaling.media_relay import MediaRelay
 from rooms.signaling.protocol import ProtocolError, Request
@@ -59,7 +59,10 @@ class Membership:
         if context.state is State.JOINED:
             raise ProtocolError("already_joined", "This connection has already joined.")
         peer_id = protocol.check_peer_id(protocol.field(request.data, "peerId"))
-        display_name = protocol.check_display_name(protocol.field(request.data, "displayName"))
+        display_name = access.call_name(
+            context.user,
+            protocol.check_display_name(protocol.field(request.data, "displayName")),
+        )
         try:
             await database_sync_to_async(presence.check_peer_owner)(
                 context.meeting.pk, peer_id, context.user, context.guest_key
@@ -111,13 +114,22 @@ class Membership:
         if not entry.resumed:
             await context.broadcast(
                 "newPeer",
-                {"peerId": peer_id, "displayName": display_name, "role": context.role},
+                {
+                    "peerId": peer_id,
+                    "displayName": display_name,
+                    "isGuest": context.user is None,
+                    "role": context.role,
+                },
             )
         peers = await database_sync_to_async(presence.present_participants)(context.meeting.pk)
         recent_chat = await database_sync_to_async(_recent_chat)(context)
         response = {
             "protocolVersion": protocol.PROTOCOL_VERSION,
             "peerId": peer_id,
+            # The name this person goes by in the call (rooms.access.call_name): a signed-in
+            # person's account name, whatever they typed.
+            "displayName": display_name,
+            "isGuest": context.user is None,
             "role": context.role,
             # Staff moderate any meeting without being its host: the client can't tell by role.
             "canModerate": context.admission.may_moderate,
@@ -132,6 +144,7 @@ class Membership:
         }
         context.state = State.JOINED
         self._start_heartbeat(peer_id)
+        node_watch.current().watch(self.media)
         return response
 
     def _close_after_response(self, code: int) -> None:
@@ -208,6 +221,11 @@ class Membership:
         context = self.context
         peer_id = context.require_joined()
         name = protocol.check_display_name(protocol.field(request.data, "displayName"))
+        if context.user is not None:
+            raise ProtocolError(
+                "name_from_account",
+                "Your name in calls is your account's name; change it in your preferences.",
+            )
         await database_sync_to_async(presence.rename)(
             context.meeting.pk, peer_id, context.channel_name, name
         )
@@ -230,6 +248,7 @@ class Membership:
         context.state = State.CONNECTED
         context.peer_id = None
         self._stop_heartbeat()
+        node_watch.current().unwatch(self.media)
         self.media.forget()
         await presence.finish_departure(
             context.meeting, context.gateway, peer_id, channel_name=context.channel_name
@@ -239,6 +258,7 @@ class Membership:
         """Another connection took this peer over: close without leaving."""
         self.context.state = State.CLOSED
         self._stop_heartbeat()
+        node_watch.current().unwatch(self.media)
         await self.context.close(protocol.CLOSE_REPLACED)
 
     async def disconnected(self) -> None:
@@ -248,6 +268,7 @@ class Membership:
         was_joined = context.state in (State.JOINED, State.JOINING)
         context.state = State.CLOSED
         self._stop_heartbeat()
+        node_watch.current().unwatch(self.media)
         await context.stop_work()
         if not was_joined or context.peer_id is None:
             return

@@ -66,6 +66,7 @@ def peer_list(
         {
             "peerId": participant.peer_id,
             "displayName": participant.display_name,
+            "isGuest": participant.is_guest,
             "role": participant.role,
             "producers": producers_by_peer.get(participant.peer_id, []),
         }

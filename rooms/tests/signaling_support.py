@@ -90,6 +90,8 @@ class SignalingClient:
         self.unmatched: list[dict[str, Any]] = []  # responses with no request waiting
         self.closed_with: int | None = None
         self.on_server_request: ServerRequestHandler | None = None
+        # Called with each notification frame as it is read, before the frames behind it.
+        self.on_notification: Callable[[dict[str, Any]], None] | None = None
         self._ids = itertools.count(1)
         self._waiting: dict[Any, asyncio.Future[dict[str, Any]]] = {}
         self._reader: asyncio.Task[None] | None = None
@@ -126,6 +128,8 @@ class SignalingClient:
                     self.unmatched.append(frame)
             elif frame.get("notification"):
                 self.notifications.append(frame)
+                if self.on_notification is not None:
+                    self.on_notification(frame)
             elif frame.get("request"):
                 task = asyncio.create_task(self._answer(frame))
                 self._handlers.add(task)
@@ -210,6 +214,12 @@ class SignalingClient:
             await self.communicator.disconnect(code=1006, timeout=3)
 
 
+async def drop_open_clients() -> None:
+    """Every client still open goes away (their consumers leave or start their grace)."""
+    while _open_clients:
+        await _open_clients.pop().drop()
+
+
 @pytest.fixture
 async def sfu_node() -> AsyncIterator[Any]:
     """A real SFU node, in process, on the test's event loop, behind the real channel layer."""
@@ -220,6 +230,5 @@ async def sfu_node() -> AsyncIterator[Any]:
         yield node
     finally:
         # Sockets first (their consumers leave or start their grace period), then the node.
-        while _open_clients:
-            await _open_clients.pop().drop()
+        await drop_open_clients()
         await stop_node(node, task)

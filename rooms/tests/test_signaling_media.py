@@ -4,19 +4,16 @@ receiveAnswer, and a moderator's mute pauses the microphone at the SFU."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
-from typing import Any
 
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack, VideoStreamTrack
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
 from accounts.models import User
 from rooms.models import Meeting
+from rooms.tests.media_support import participant
 from rooms.tests.signaling_support import (
     SignalingClient,
     session_cookie,
@@ -29,80 +26,6 @@ pytestmark = [
     pytest.mark.usefixtures("sfu_node"),
     pytest.mark.slow,
 ]
-
-
-def new_pc() -> RTCPeerConnection:
-    # An explicit, empty ICE server list: nothing outside 127.0.0.1 is ever contacted.
-    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
-
-
-class Browser:
-    """A participant with aiortc peer connections, like the browser client."""
-
-    def __init__(self, client: SignalingClient) -> None:
-        self.client = client
-        self.send_pc: RTCPeerConnection | None = None
-        self.recv_pc: RTCPeerConnection | None = None
-        self.consumers: dict[str, dict[str, Any]] = {}
-        self.frames: dict[str, int] = {}  # by track kind
-        self._tasks: list[asyncio.Task[None]] = []
-        client.on_server_request = self._on_server_request
-
-    async def publish(self, tracks: dict[str, MediaStreamTrack]) -> dict[str, Any]:
-        """Send these tracks ({source: track}) with one offer, as the client's produce."""
-        pc = self.send_pc = new_pc()
-        transceivers = {
-            source: pc.addTransceiver(track, direction="sendonly")
-            for source, track in tracks.items()
-        }
-        await pc.setLocalDescription(await pc.createOffer())  # gathers ICE fully
-        sources = {t.mid: source for source, t in transceivers.items()}
-        data = await self.client.request(
-            "produce", {"sdp": pc.localDescription.sdp, "sources": sources}
-        )
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=data["sdp"], type="answer"))
-        return data
-
-    async def _on_server_request(self, method: str, data: dict[str, Any]) -> dict[str, Any]:
-        assert method == "newConsumer"
-        if self.recv_pc is None:
-            self.recv_pc = new_pc()
-            self.recv_pc.on("track", self._on_track)
-        await self.recv_pc.setRemoteDescription(
-            RTCSessionDescription(sdp=data["sdp"], type="offer")
-        )
-        for consumer in data["consumers"]:
-            self.consumers[consumer["consumerId"]] = consumer
-        await self.recv_pc.setLocalDescription(await self.recv_pc.createAnswer())
-        return {"sdp": self.recv_pc.localDescription.sdp}
-
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        self._tasks.append(asyncio.create_task(self._count(track)))
-
-    async def _count(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                await track.recv()
-            except Exception:
-                return
-            self.frames[track.kind] = self.frames.get(track.kind, 0) + 1
-
-    async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for pc in (self.send_pc, self.recv_pc):
-            if pc is not None:
-                with contextlib.suppress(Exception):
-                    await pc.close()
-
-
-async def participant(meeting: Meeting, user: User, name: str) -> Browser:
-    client = SignalingClient(meeting.code, await session_cookie(user))
-    ok, code = await client.connect()
-    assert ok, code
-    browser = Browser(client)
-    await client.join(name=name)
-    return browser
 
 
 async def test_a_subscriber_receives_the_publishers_video_through_newconsumer() -> None:

@@ -4,6 +4,7 @@ list, refusals of bad input with clear codes, the flood guard, authorization."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -90,20 +91,68 @@ async def test_leave_sends_peerclosed_to_the_others_and_allows_joining_again() -
     await wait_until(lambda: len(first.notified("newPeer", peerId=second.peer_id)) == 2)
 
 
-async def test_display_name_change_is_stored_and_announced() -> None:
+async def admitted_guest(meeting: Meeting, host: User, moderator: SignalingClient, name: str):
+    """A guest (no account) through the lobby, joined as `name`."""
+    from rooms import moderation
+    from rooms.models import LobbyRequest
+
+    guest = await connected(meeting, None)
+    peer_id = uuid.uuid4().hex
+    knock = await guest.request_frame("join", {"peerId": peer_id, "displayName": name})
+    assert knock["errorCode"] == "lobby"
+    await wait_until(lambda: moderator.notified("lobbyKnock"), what="the knock")
+    request = await LobbyRequest.objects.aget(meeting=meeting, peer_id=peer_id)
+    await sync_to_async(moderation.admit)(host, request)
+    await wait_until(lambda: guest.notified("lobbyAdmitted"), what="lobbyAdmitted")
+    await guest.join(peer_id, name=name)
+    return guest
+
+
+async def test_a_guest_renames_and_everyone_sees_the_new_name_marked_as_a_guests() -> None:
     host = await make_user("host")
-    other = await make_user("cy")
-    meeting = await make_meeting(host)
+    meeting = await make_meeting(host, access_policy=Meeting.Access.GUESTS)
     first = await connected(meeting, host)
     await first.join(name="Host")
-    second = await connected(meeting, other)
-    await second.join(name="Cy")
+    second = await admitted_guest(meeting, host, first, "Cy")
+    await wait_until(lambda: first.notified("newPeer", peerId=second.peer_id), what="newPeer")
+    (joined,) = first.notified("newPeer", peerId=second.peer_id)
+    assert (joined["displayName"], joined["isGuest"]) == ("Cy", True)
     await second.request("changeDisplayName", {"displayName": "  Cyrus  "})
     await wait_until(
         lambda: first.notified("peerDisplayNameChanged", peerId=second.peer_id, displayName="Cyrus")
     )
     stored = await Participant.objects.aget(peer_id=second.peer_id, left_at__isnull=True)
     assert stored.display_name == "Cyrus"
+
+
+async def test_a_signed_in_person_goes_by_their_accounts_name_whatever_they_type() -> None:
+    """Nobody can take the host's name: a signed-in person's name in the call is their
+    account's (rooms.access.call_name), in the join, the peer list, newPeer and chat."""
+    host = await make_user("host", last_name="Hopper")
+    mallory = await make_user("mallory")
+    meeting = await make_meeting(host)
+    first = await connected(meeting, host)
+    joined = await first.join(name="Whatever")
+    assert (joined["displayName"], joined["isGuest"]) == ("Host Hopper", False)
+    second = await connected(meeting, mallory)
+    data = await second.join(name="Host Hopper")
+    await wait_until(lambda: first.notified("newPeer", peerId=second.peer_id), what="newPeer")
+    assert data["displayName"] == "Mallory"
+    assert [(p["displayName"], p["isGuest"]) for p in data["peers"]] == [("Host Hopper", False)]
+    (announced,) = first.notified("newPeer", peerId=second.peer_id)
+    assert (announced["displayName"], announced["isGuest"]) == ("Mallory", False)
+
+    refused = await second.request_frame("changeDisplayName", {"displayName": "Host Hopper"})
+    assert (refused["ok"], refused["errorCode"]) == (False, "name_from_account")
+    await second.request("chatMessage", {"clientId": "c1", "text": "I am the host"})
+    await wait_until(lambda: first.notified("chatMessage"), what="the chat message")
+    (chat,) = first.notified("chatMessage")
+    assert (chat["message"]["authorName"], chat["message"]["authorIsGuest"]) == (
+        "Mallory",
+        False,
+    )
+    stored = await Participant.objects.aget(peer_id=second.peer_id, left_at__isnull=True)
+    assert stored.display_name == "Mallory"
 
 
 # --- refusals -----------------------------------------------------------------------------
@@ -145,7 +194,7 @@ async def test_a_lone_surrogate_is_refused_as_invalid_data_not_an_internal_error
         frame = await client.request_frame(method, data)
         assert (frame["ok"], frame["errorCode"]) == (False, "invalid_data"), method
     # A well-formed pair is one character, and welcome.
-    assert await client.request("changeDisplayName", {"displayName": "Host \ud83d\ude00"}) == {}
+    assert await client.request("chatMessage", {"clientId": "c2", "text": "hi \ud83d\ude00"})
     assert client.closed_with is None
 
 

@@ -200,7 +200,7 @@ def test_peer_list_is_everyone_else_with_the_producers_the_sfu_reported() -> Non
     present = [
         Participant(peer_id="me", display_name="Me", role="host"),
         Participant(peer_id="alice", display_name="Alice", role="participant"),
-        Participant(peer_id="bob", display_name="Bob", role="guest"),
+        Participant(peer_id="bob", display_name="Bob", role="guest", is_guest=True),
     ]
     join: JoinReply = {
         "peers": [
@@ -218,11 +218,18 @@ def test_peer_list_is_everyone_else_with_the_producers_the_sfu_reported() -> Non
             {
                 "peerId": "alice",
                 "displayName": "Alice",
+                "isGuest": False,
                 "role": "participant",
                 "producers": [
                     {"producerId": "p1", "kind": "audio", "source": "mic", "paused": True}
                 ],
             },
-            {"peerId": "bob", "displayName": "Bob", "role": "guest", "producers": []},
+            {
+                "peerId": "bob",
+                "displayName": "Bob",
+                "isGuest": True,
+                "role": "guest",
+                "producers": [],
+            },
         ]
     )

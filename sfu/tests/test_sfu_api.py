@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 import uuid
 from typing import Any
@@ -260,13 +261,13 @@ async def test_a_node_that_stops_heartbeating_is_detected_and_its_rooms_are_repl
     try:
         room = f"room-{uuid.uuid4().hex[:6]}"
         placed = await sync_to_async(registry.place_room)(room)
-        hung, healthy = (first, second) if placed.name == first.name else (second, first)
+        hung, healthy = (first, second) if placed.node == first.name else (second, first)
         # Kill the placed node's heartbeat (a hung or dead process stops heartbeating).
         hung.stop_heartbeat()
 
         async def replaced() -> bool:
             node = await sync_to_async(registry.place_room)(room)
-            return node.name == healthy.name
+            return node.node == healthy.name
 
         async with asyncio.timeout(20):
             while not await replaced():
@@ -276,3 +277,37 @@ async def test_a_node_that_stops_heartbeating_is_detected_and_its_rooms_are_repl
     finally:
         await stop_node(first, first_task)
         await stop_node(second, second_task)
+
+
+async def test_a_node_found_unresponsive_closes_its_rooms_when_it_heartbeats_again(
+    sfu_node: SfuNodeServer,
+) -> None:
+    room = f"room-{uuid.uuid4().hex[:6]}"
+    assert (await sync_to_async(registry.place_room)(room)).node == sfu_node.name
+    mover = Participant(sfu_node.channel, room, "mover")
+    try:
+        await mover.join()
+        await sfu_node.heartbeat()  # an ordinary heartbeat closes nothing
+        assert (await client.dump(sfu_node.channel))["per_room"][room]["peers"] == 1
+        node = await sync_to_async(registry.SfuNode.objects.get)(name=sfu_node.name)
+        # A caller's request timed out and a ping went unanswered (rooms.sfu_gateway): out of
+        # placement, its rooms' placements gone (their participants join elsewhere).
+        assert await sync_to_async(registry.declare_unresponsive)(node.name, node.started_at)
+        assert not await sync_to_async(registry.live_nodes().filter(name=node.name).exists)()
+        assert await sync_to_async(registry.room_placements)([room]) == {}
+
+        await sfu_node.heartbeat()
+
+        assert await sync_to_async(registry.live_nodes().filter(name=node.name).exists)()
+        assert (await client.dump(sfu_node.channel))["per_room"] == {}
+    finally:
+        await mover.close()
+
+
+async def test_declaring_a_node_unresponsive_spares_its_restarted_incarnation(
+    sfu_node: SfuNodeServer,
+) -> None:
+    node = await sync_to_async(registry.SfuNode.objects.get)(name=sfu_node.name)
+    earlier = node.started_at - dt.timedelta(seconds=30)
+    assert not await sync_to_async(registry.declare_unresponsive)(node.name, earlier)
+    assert await sync_to_async(registry.live_nodes().filter(name=node.name).exists)()

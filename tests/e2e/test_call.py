@@ -150,7 +150,9 @@ def test_joining_with_camera_off_then_turning_it_on(
     alice.open(url)
     alice.button("Turn off camera").click()
     alice.button("Turn off microphone").click()
-    alice.page.get_by_label("Your name").fill("Alice")
+    # Signed in: the name is the account's, shown and not editable.
+    expect(alice.page.get_by_label("Your name")).to_have_value("Alice")
+    expect(alice.page.get_by_label("Your name")).not_to_be_editable()
     alice.button("Join now").click()
     expect(alice.leave_button).to_be_visible()
     expect(alice.button("Turn on camera")).to_be_visible()
@@ -307,8 +309,9 @@ def test_guest_waits_in_the_lobby_until_the_host_admits_them(
     alice.button("People").click()
     alice.button("Admit Gail").click()
     expect(gail.leave_button).to_be_visible(timeout=MEDIA_TIMEOUT * 1000)
-    expect(alice.tile("Gail")).to_be_visible(timeout=MEDIA_TIMEOUT * 1000)
-    alice.wait_for_frames_from("Gail", 5, timeout=MEDIA_TIMEOUT)
+    # A guest's typed name is marked as such wherever it is shown.
+    expect(alice.tile("Gail (guest)")).to_be_visible(timeout=MEDIA_TIMEOUT * 1000)
+    alice.wait_for_frames_from("Gail (guest)", 5, timeout=MEDIA_TIMEOUT)
     gail.wait_for_frames_from("Alice", 5, timeout=MEDIA_TIMEOUT)
     expect(alice.page.get_by_role("button", name="Admit Gail")).to_have_count(0)
 

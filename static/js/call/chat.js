@@ -211,6 +211,13 @@ export class ChatPanel extends EventTarget {
     const author = document.createElement("span");
     author.className = "chat-author";
     author.textContent = message.authorName || "Someone";
+    if (message.authorIsGuest && !entry.mine) {
+      // A guest's name is one they typed: marked, so nobody passes for someone with an account.
+      const mark = document.createElement("span");
+      mark.className = "guest-mark";
+      mark.textContent = " (guest)";
+      author.append(mark);
+    }
     const time = document.createElement("time");
     time.className = "chat-time";
     time.dateTime = message.sentAt || "";

@@ -9,7 +9,8 @@
 // Recovery: a dropped WebSocket reconnects with backoff and joins again with the same peerId
 // (the server keeps the participant for a grace period: no peerClosed/newPeer for others);
 // the server answers `resumed: false`, so media is published afresh on new peer connections.
-// Failed ICE: restartIce (the SFU replaces both transports), else leave + join. Close codes
+// Failed ICE: restartIce (the SFU replaces both transports), else leave + join. The media
+// server died: the server moves us to a live one and says mediaReset; we publish again. Close codes
 // and join refusals that retrying cannot fix end on a screen that says why, with "Rejoin".
 //
 // Performance marks for bench/join.py: meet:join-click, meet:ws-open, meet:joined,
@@ -41,6 +42,8 @@ const TOAST_MS = 4000;
 
 const $ = (selector, root = document) => root.querySelector(selector);
 // Signed-in people get our "Your name" field; guests type theirs in the join page's field.
+// A guest's name is one they typed: shown with a mark, so nobody passes for an account holder.
+const peerLabel = (peer) => (peer.isGuest ? `${peer.displayName} (guest)` : peer.displayName);
 const nameField = (root) => $("#display-name", root) || document.getElementById("guest-name");
 const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
 
@@ -394,6 +397,8 @@ class Call {
 
   _applyJoin(data) {
     this.role = data.role || "participant";
+    // The server names us: a signed-in person goes by their account's name.
+    if (typeof data.displayName === "string" && data.displayName) this.displayName = data.displayName;
     // The server decides (staff moderate without a moderator role): the role alone can't tell.
     const moderator = data.canModerate === true;
     this.people.setModerator(moderator);
@@ -404,7 +409,7 @@ class Call {
     for (const peer of data.peers || []) {
       seen.add(peer.peerId);
       const mic = (peer.producers || []).find((p) => p.source === "mic");
-      this._addPeer(peer.peerId, peer.displayName, peer.role, !mic || mic.paused);
+      this._addPeer(peer.peerId, peer.displayName, peer.role, !mic || mic.paused, peer.isGuest === true);
     }
     // After a reconnect: whoever left meanwhile is gone.
     for (const peerId of [...this.peers.keys()]) {
@@ -464,7 +469,7 @@ class Call {
     );
   }
 
-  _addPeer(peerId, displayName, role, micPaused = true) {
+  _addPeer(peerId, displayName, role, micPaused = true, isGuest = false) {
     if (peerId === this.peerId) return;
     const name = displayName || "Guest";
     const known = this.peers.get(peerId);
@@ -472,16 +477,17 @@ class Call {
       // Already shown (a reconnect's peer list, or media that came before newPeer): rename only.
       known.displayName = name;
       known.role = role || known.role;
-      this.tiles.setName(peerId, name);
-      this.people.upsert(peerId, { displayName: name, role: known.role });
+      this.tiles.setName(peerId, peerLabel(known));
+      this.people.upsert(peerId, { displayName: peerLabel(known), role: known.role });
       return;
     }
-    this.peers.set(peerId, { displayName: name, role });
+    const peer = { displayName: name, role, isGuest };
+    this.peers.set(peerId, peer);
     queueMicrotask(() => this._adoptOrphans(peerId));
-    this.tiles.addPeer(peerId, name);
+    this.tiles.addPeer(peerId, peerLabel(peer));
     this.tiles.setMicMuted(peerId, micPaused);
     this.tiles.setCameraOff(peerId, !this.tiles.tiles.get(peerId).track);
-    this.people.upsert(peerId, { displayName: name, role });
+    this.people.upsert(peerId, { displayName: peerLabel(peer), role });
     this.people.setMicMuted(peerId, micPaused);
   }
 
@@ -513,7 +519,7 @@ class Call {
   _onNotification({ method, data }) {
     switch (method) {
       case "newPeer":
-        this._addPeer(data.peerId, data.displayName, data.role);
+        this._addPeer(data.peerId, data.displayName, data.role, true, data.isGuest === true);
         break;
       case "peerClosed":
         this._removePeer(data.peerId);
@@ -522,8 +528,8 @@ class Call {
         const peer = this.peers.get(data.peerId);
         if (peer) {
           peer.displayName = data.displayName;
-          this.tiles.setName(data.peerId, data.displayName);
-          this.people.upsert(data.peerId, { displayName: data.displayName, role: peer.role });
+          this.tiles.setName(data.peerId, peerLabel(peer));
+          this.people.upsert(data.peerId, { displayName: peerLabel(peer), role: peer.role });
         }
         break;
       }
@@ -545,6 +551,9 @@ class Call {
         break;
       case "chatMessageDeleted":
         this.chat.markDeleted(data.messageId);
+        break;
+      case "mediaReset":
+        this._publishAgain();
         break;
       case "mutedByHost":
         if (this.micOn && this.devices.micTrack) {
@@ -790,6 +799,26 @@ class Call {
       this._end("The connection to the meeting failed", "Check your network and rejoin.");
     } finally {
       this.recovering = false;
+    }
+  }
+
+  // The room moved to another media server (its own stopped): the server has joined us there
+  // already, so the old peer connections are dropped and we publish again on a fresh send PC;
+  // the others' media comes back as newConsumer offers on a fresh receive PC. The session is
+  // created before any await, so an offer right behind this notification finds it.
+  async _publishAgain() {
+    if (this.state !== "joined" || !this.signaling) return;
+    this._banner("Reconnecting media…");
+    this._closeMedia();
+    this.firstFrameMarked = false;
+    this._newMediaSession();
+    try {
+      await this._publish();
+      this._banner("");
+    } catch (error) {
+      console.warn("publishing on the new media server failed", error);
+      this._banner("");
+      if (this.signaling && this.signaling.connected) this.toast("Your camera and microphone could not be sent.");
     }
   }
 
