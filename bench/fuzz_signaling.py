@@ -75,6 +75,7 @@ DOCUMENTED_CODES = {
     "empty_message", "message_too_long", "invalid_since_id", "not_moderator", "not_in_call",
     "cannot_remove_host", "cannot_remove_self", "cannot_remove_cohost", "invalid_request_id",
     "request_not_found", "already_decided", "message_not_found", "invalid_message_id",
+    "name_from_account",
     "internal_error",
 }  # fmt: skip
 NULL_ID_CODES = {"malformed_json", "invalid_frame", "invalid_data"}

@@ -1,6 +1,13 @@
-"""SFU forwarding benchmark: CPU per forwarded stream and the SFU's added latency per hop.
+"""SFU forwarding benchmark: CPU per forwarded stream and the SFU's added latency per hop,
+beside Janus.
 
     .venv/bin/python bench/sfu.py [--quick] [--window SECONDS] [--max-k N] [--pacing browser|none]
+        [--engines sfu janus janus-default mediarelay] [--ks 0,1,10,20,40] [--rounds N]
+        [--feedback browser|none] [--unpaced-ks 1,10,40] [--profile K]
+
+    # the comparison docs/performance.md keeps (issue 17):
+    .venv/bin/python bench/sfu.py --engines sfu janus janus-default --kinds video \
+        --ks 0,1,10,20,40 --unpaced-ks 1,10,20,40 --rounds 2 --profile 40
 
 Everything runs on 127.0.0.1 (aioice restricted to it, empty ICE server lists): an embedded
 Redis, a throwaway SQLite database, one SFU node (`manage.py runsfu --node bench-1`), this
@@ -23,6 +30,20 @@ increasing K once a subscriber no longer gets the full frame rate). Per K, over 
   bursts, the worst case of burst arrivals) at K = 1, 10, 50, 100.
 Baseline in the same run: aiortc's MediaRelay (decode once, encode per subscriber) in a relay
 process (bench/sfu_relay.py) at K = 1, 5, 10, and the ratio of CPU per stream.
+
+What users would pick instead, in the same run: Janus 1.1.2 (Debian's package, VideoRoom),
+started by bench/sfu_janus.py, which answers the node's API so the same publisher and load
+clients drive it; `janus` runs it with two event loops, `janus-default` with a thread per
+handle. CPU is Janus's own process. --rounds interleaves the engines; the summary's
+`vs_janus` gives each engine's CPU per forwarded packet and per subscriber as a ratio to
+Janus (two loops) in the same round, with added latency beside it.
+
+Subscribers (--feedback, default browser) send RTCP as a browser's stack does toward what the
+server negotiated (bench/sfu_media.py BrowserFeedback, after libwebrtc): receiver reports
+(video about once a second, audio every 5 s), REMB every 200 ms, or transport-wide feedback
+where negotiated (Janus), NACK for gaps, PLI until a key frame;
+`none` is the silent load of earlier runs. --profile K samples the server with py-spy through
+the window at K and writes collapsed stacks and per-function shares next to the logs.
 
 Prints a table and writes JSON to bench/results/sfu-<UTC time>.json.
 """
@@ -59,6 +80,16 @@ sys.path.insert(0, str(REPO))
 
 NODE = "bench-1"
 RELAY_CHANNEL = "sfu.bench-relay"
+JANUS_CHANNEL = "sfu.bench-janus"
+# Engines that forward RTP (measured against the direct connection for added latency) and
+# how each is started: our node; Janus (Debian's janus 1.1.2, VideoRoom) behind an adapter
+# that speaks the node's API (bench/sfu_janus.py), with two event loops (its best
+# configuration here) and with its default thread per handle; aiortc's MediaRelay.
+FORWARDING_ENGINES = ("sfu", "sfu-uvloop", "janus", "janus-default")
+# Variants of our node, for before/after comparisons in one sitting: the settings they run with.
+NODE_VARIANTS = {"sfu": {}, "sfu-uvloop": {"SFU_EVENT_LOOP": "uvloop"}}
+ENGINES = (*FORWARDING_ENGINES, "mediarelay")
+JANUS_EVENT_LOOPS = {"janus": 2, "janus-default": 0}
 SETTLE_PER_JOIN = 0.04  # seconds of settling per subscriber added before a window
 JOIN_BATCH = 10  # subscribers that join at once (batches one second apart)
 SAMPLE_MASK_LARGE_K = 7  # above K=10 subscribers time 1 packet in 8 (all of them below)
@@ -179,9 +210,16 @@ class ChildProcess:
             await self.proc.wait()
 
 
-async def start_server(args: list[str], logfile: Path) -> asyncio.subprocess.Process:
+async def start_server(
+    args: list[str], logfile: Path, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        PYTHON, *args, cwd=REPO, stdout=logfile.open("ab"), stderr=subprocess.STDOUT
+        PYTHON,
+        *args,
+        cwd=REPO,
+        stdout=logfile.open("ab"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -298,9 +336,10 @@ class Publisher:
 class DirectPublisher:
     """The same source straight to a subscriber in a load process: the no-SFU baseline."""
 
-    def __init__(self, source: Any, pacing_rate_bps: float | None) -> None:
+    def __init__(self, source: Any, pacing_rate_bps: float | None, feedback: str) -> None:
         import sfu_media
 
+        self.feedback = feedback
         self.source = source
         self.counter = sfu_media.StreamCounter()
         self.pacing_rate_bps = pacing_rate_bps
@@ -315,7 +354,9 @@ class DirectPublisher:
         self.pc.addTransceiver(self.source.track(), direction="sendonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self.counter.kinds = sfu_media.payload_kinds(self.pc.localDescription.sdp)
-        answer = await client.call({"cmd": "direct", "sdp": self.pc.localDescription.sdp})
+        answer = await client.call(
+            {"cmd": "direct", "sdp": self.pc.localDescription.sdp, "feedback": self.feedback}
+        )
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
         self.pacers = sfu_media.hook_sent(self.pc, self.counter, self.pacing_rate_bps)
 
@@ -449,6 +490,8 @@ def summarise_window(engine: str, kind: str, k: int, window: Window, pacing: str
     direct_received: list[Sample] = []
     decoded = None
     kernel_missing = 0
+    feedback_sent: dict[str, float] = {}
+    feedback_senders = 0
     for report in window.reports:
         received.extend(tuple(s) for s in report["samples"]["sfu"])  # type: ignore[misc]
         direct_received.extend(tuple(s) for s in report["samples"]["direct"])  # type: ignore[misc]
@@ -457,6 +500,10 @@ def summarise_window(engine: str, kind: str, k: int, window: Window, pacing: str
             kernel_missing += subscriber.get("kernel_stamp_missing", 0)
             if subscriber["path"] != "sfu":
                 continue
+            if subscriber.get("feedback"):
+                feedback_senders += 1
+            for name, count in (subscriber.get("feedback") or {}).items():
+                feedback_sent[name] = feedback_sent.get(name, 0) + count
             forwarded_packets += sum(subscriber["packets"].values())
             ratios.append(subscriber["frames"].get(kind, 0) / max(1, sent_frames))
     sfu_cpu = window.cpu["server"]
@@ -478,6 +525,12 @@ def summarise_window(engine: str, kind: str, k: int, window: Window, pacing: str
             if sfu_cpu > 0 and k
             else None
         ),
+        # The server's CPU time per packet it forwarded (all its work, feedback included).
+        "server_us_per_forwarded_packet": (
+            round(1e6 * sfu_cpu / 100 * window.seconds / forwarded_packets, 2)
+            if forwarded_packets and k
+            else None
+        ),
         "rate_min": round(min(ratios), 3) if ratios else None,
         "rate_mean": round(statistics.fmean(ratios), 3) if ratios else None,
         "full_rate": bool(ratios) and min(ratios) >= FULL_RATE,
@@ -497,6 +550,14 @@ def summarise_window(engine: str, kind: str, k: int, window: Window, pacing: str
         "kernel_stamp_missing": kernel_missing,
         "publisher_connection_state": window.publisher_state,
         "decoded": decoded,
+        # What each subscriber sent the server, per second (the decoding one sends aiortc's
+        # own feedback and is not counted here).
+        "feedback_per_subscriber_per_s": {
+            name: round(count / window.seconds / feedback_senders, 2)
+            for name, count in feedback_sent.items()
+        }
+        if feedback_senders
+        else {},
     }
     if k == 0:
         row["full_rate"] = True
@@ -526,7 +587,9 @@ def summarise_window(engine: str, kind: str, k: int, window: Window, pacing: str
             direct_value = row[f"direct{suffix}_{q}_ms"]
             row[f"added{suffix}_{q}_ms"] = (
                 _round(sfu_value - direct_value)
-                if engine == "sfu" and sfu_value is not None and direct_value is not None
+                if engine in FORWARDING_ENGINES
+                and sfu_value is not None
+                and direct_value is not None
                 else None
             )
     return row
@@ -534,6 +597,87 @@ def summarise_window(engine: str, kind: str, k: int, window: Window, pacing: str
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
+
+
+# --- profile -------------------------------------------------------------------------------
+PROFILE_RATE_HZ = 250
+PROFILE_TOP = 25
+
+
+class Profile:
+    """py-spy samples the server through one window at K = `k` (non-blocking: the process is
+    not paused to read its stacks, so the figures are not the profiler's). Writes the
+    collapsed stacks (flamegraph.pl / speedscope input) and keeps, per function, its share of
+    the samples where the process was busy: self (its own line on top) and inclusive."""
+
+    def __init__(self, k: int, out_dir: Path) -> None:
+        self.k = k
+        self.out_dir = out_dir
+        self.results: dict[str, Any] = {}
+
+    def start(self, pid: int, seconds: float) -> tuple[asyncio.Task[Any], Path] | None:
+        py_spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
+        if not Path(py_spy).exists():
+            log("py-spy not installed (requirements-dev.txt): no profile")
+            return None
+        out = self.out_dir / f"profile-{uuid.uuid4().hex[:6]}.txt"
+        command = [
+            py_spy, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
+            "--rate", str(PROFILE_RATE_HZ), "--nonblocking", "--format", "raw",
+            "--output", str(out),
+        ]  # fmt: skip
+
+        async def run() -> int:
+            process = await asyncio.create_subprocess_exec(
+                *command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            return await process.wait()
+
+        return asyncio.create_task(run()), out
+
+    async def finish(self, sampling: tuple[asyncio.Task[Any], Path], name: str) -> None:
+        task, out = sampling
+        await task
+        if not out.exists():
+            log(f"py-spy wrote no profile for {name}")
+            return
+        final = self.out_dir / f"profile-{name}.txt"
+        out.rename(final)
+        self.results[name] = summarise_profile(final.read_text()) | {"stacks": str(final)}
+        log(f"profile of {name}: {final}")
+
+
+def summarise_profile(collapsed: str) -> dict[str, Any]:
+    """Per-function shares of the busy samples, from py-spy's collapsed stacks."""
+    total = 0
+    own: dict[str, int] = {}
+    inclusive: dict[str, int] = {}
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_function_of(frame) for frame in stack.split(";")]
+        total += count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        for function in set(frames):
+            inclusive[function] = inclusive.get(function, 0) + count
+
+    def top(counts: dict[str, int]) -> list[tuple[str, float]]:
+        ranked = sorted(counts.items(), key=lambda item: -item[1])[:PROFILE_TOP]
+        return [(function, round(100 * n / total, 1)) for function, n in ranked]
+
+    return {"samples": total, "self_pct": top(own), "inclusive_pct": top(inclusive)}
+
+
+def _function_of(frame: str) -> str:
+    """`send (aiortc/rtcdtlstransport.py:123)` -> `send (aiortc/rtcdtlstransport.py)`."""
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rpartition(":")[0] or where.rstrip(")")
+    for marker in ("site-packages/", "/work/main/", str(REPO) + "/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+    return f"{name} ({path})" if path else name
 
 
 # --- one ramp ------------------------------------------------------------------------------
@@ -546,8 +690,12 @@ async def ramp(
     ks: list[int],
     seconds: float,
     pacing: str,
+    feedback: str,
+    profile: Profile | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
-    """Add subscribers step by step; one window per K. Returns rows and why it stopped."""
+    """Add subscribers step by step; one window per K. Returns rows and why it stopped.
+
+    With `profile`, the server is sampled by py-spy during the window at profile.k."""
     import sfu_media
 
     room = f"bench-{engine}-{kind}-{pacing}-{uuid.uuid4().hex[:6]}"
@@ -555,7 +703,7 @@ async def ramp(
     # The direct connection is paced the same way, so the subtraction stays fair.
     rate = PACE_MULTIPLIER * source.clip.bitrate if pacing == "browser" else None
     publisher = Publisher(node_channel, room, source, kind, rate)
-    direct = DirectPublisher(source, rate) if engine == "sfu" else None
+    direct = DirectPublisher(source, rate, feedback) if engine in FORWARDING_ENGINES else None
     pids = {"server": server_pid, "publisher": os.getpid()}
     pids.update({f"clients{i}": c.pid for i, c in enumerate(clients)})
     rows: list[dict[str, Any]] = []
@@ -569,7 +717,7 @@ async def ramp(
         for k in ks:
             added = max(0, k - current)
             if added:
-                await add_subscribers(clients, node_channel, room, current, k)
+                await add_subscribers(clients, node_channel, room, current, k, feedback)
                 current = k
             ready = await wait_receiving(clients, k + (1 if direct else 0), timeout=30 + k * 0.3)
             if not ready:
@@ -579,8 +727,16 @@ async def ramp(
             # a backlog of packets to drain; measure the steady state, not the join.
             await asyncio.sleep(2.0 + SETTLE_PER_JOIN * added)
             for attempt in range(1, ATTEMPTS + 1):
+                sampling = (
+                    profile.start(server_pid, seconds)
+                    if profile is not None and k == profile.k and attempt == 1
+                    else None
+                )
                 window = await measure(k, seconds, pids, clients, publisher, direct)
+                if sampling is not None and profile is not None:
+                    await profile.finish(sampling, f"{engine}-{kind}-{pacing}-K{k}")
                 row = summarise_window(engine, kind, k, window, pacing)
+                row["feedback"] = feedback
                 row["pacer_max_queue"] = max((p.max_queue for p in publisher.pacers), default=None)
                 row["attempt"] = attempt
                 log(format_row(row))
@@ -591,7 +747,7 @@ async def ramp(
                 rows.append({**row, "discarded": True})
                 await asyncio.sleep(3.0)
             rows.append(row)
-            if not row["full_rate"] and engine != "sfu":
+            if not row["full_rate"] and engine not in FORWARDING_ENGINES:
                 # The baseline is measured at every (small) K: where it no longer keeps up
                 # is part of the comparison, and its CPU there is a lower bound.
                 if not stopped.startswith("measured"):
@@ -621,7 +777,7 @@ async def ramp(
 
 
 async def add_subscribers(
-    clients: list[ChildProcess], node: str, room: str, start: int, end: int
+    clients: list[ChildProcess], node: str, room: str, start: int, end: int, feedback: str
 ) -> None:
     """Spread new subscribers over the load processes; the room's first one decodes.
 
@@ -637,7 +793,13 @@ async def add_subscribers(
         calls = []
         for client_index, peer_ids in by_client.items():
             decode = ["sub-0"] if "sub-0" in peer_ids else []
-            command = {"cmd": "add", "node": node, "room": room, "peer_ids": peer_ids}
+            command = {
+                "cmd": "add",
+                "node": node,
+                "room": room,
+                "peer_ids": peer_ids,
+                "feedback": feedback,
+            }
             calls.append(clients[client_index].call({**command, "decode": decode}, timeout=300))
         for answer in await asyncio.gather(*calls):
             if answer.get("errors"):
@@ -749,7 +911,109 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
             "added_app_p50_ms_worst": _worst(full, "added_app_p50_ms"),
             "added_app_p99_ms_worst": _worst(full, "added_app_p99_ms"),
         }
+    if any(engine in JANUS_EVENT_LOOPS for engine in results.get("engines", [])):
+        summary["vs_janus"] = compare_engines(results)
     return summary
+
+
+def compare_engines(results: dict[str, Any]) -> dict[str, Any]:
+    """Each forwarding engine beside Janus (two event loops), per kind and pacing: CPU per
+    forwarded packet and per subscriber as a ratio to Janus's in the same round (the median
+    over rounds), with each engine's figures and latency beside it."""
+    groups: dict[str, dict[str, dict[int, list[dict[str, Any]]]]] = {}
+    for ramp_result in results["ramps"].values():
+        engine = ramp_result.get("engine")
+        if engine not in FORWARDING_ENGINES:
+            continue
+        group = f"{ramp_result['kind']}-{ramp_result['pacing']}"
+        by_round = groups.setdefault(group, {}).setdefault(engine, {})
+        kept = [r for r in ramp_result["rows"] if not r.get("discarded")]
+        by_round.setdefault(ramp_result["round"], []).extend(kept)
+    comparison: dict[str, Any] = {}
+    for group, engines in groups.items():
+        janus = engines.get("janus", {})
+        entry: dict[str, Any] = {}
+        for engine, by_round in engines.items():
+            ks = sorted({r["k"] for rows in by_round.values() for r in rows if r["k"] > 0})
+            figures: dict[str, Any] = {
+                "cpu_pct_per_subscriber_marginal": _median(
+                    [slope(rows, full_rate_only=False) for rows in by_round.values()]
+                ),
+                # What one more forwarded packet costs: the marginal CPU per subscriber over
+                # the packets each subscriber receives (the headline against Janus).
+                "us_per_forwarded_packet_marginal": _median(
+                    [_marginal_us_per_packet(rows) for rows in by_round.values()]
+                ),
+                "us_per_forwarded_packet": {
+                    k: _median(_at(by_round, k, "server_us_per_forwarded_packet")) for k in ks
+                },
+                "added_p50_ms": {k: _median(_at(by_round, k, "added_p50_ms")) for k in ks},
+                "added_p99_ms": {k: _median(_at(by_round, k, "added_p99_ms")) for k in ks},
+                "worst_rate": {k: _min(_at(by_round, k, "rate_min")) for k in ks},
+            }
+            if engine != "janus" and janus:
+                figures["per_packet_over_janus"] = {
+                    k: _median(_ratios(by_round, janus, k, "server_us_per_forwarded_packet"))
+                    for k in ks
+                }
+                figures["marginal_per_packet_over_janus"] = _median(
+                    [
+                        mine / theirs
+                        for number, rows in by_round.items()
+                        if (mine := _marginal_us_per_packet(rows))
+                        and (theirs := _marginal_us_per_packet(janus.get(number, [])))
+                    ]
+                )
+                figures["per_subscriber_over_janus"] = _median(
+                    [
+                        mine / theirs
+                        for number, rows in by_round.items()
+                        if (mine := slope(rows, full_rate_only=False))
+                        and (theirs := slope(janus.get(number, []), full_rate_only=False))
+                    ]
+                )
+            entry[engine] = figures
+        comparison[group] = entry
+    return comparison
+
+
+def _marginal_us_per_packet(rows: list[dict[str, Any]]) -> float | None:
+    """CPU µs per forwarded packet at the margin: the slope of CPU (% of a core) over K,
+    divided by the packets per second one subscriber receives."""
+    per_subscriber = slope(rows, full_rate_only=False)
+    rates = [r["forwarded_packets_per_s"] / r["k"] for r in rows if r["k"] > 0]
+    if per_subscriber is None or not rates:
+        return None
+    return per_subscriber / 100 * 1e6 / statistics.fmean(rates)
+
+
+def _at(by_round: dict[int, list[dict[str, Any]]], k: int, key: str) -> list[float]:
+    return [r[key] for rows in by_round.values() for r in rows if r["k"] == k and r.get(key)]
+
+
+def _ratios(
+    mine: dict[int, list[dict[str, Any]]],
+    theirs: dict[int, list[dict[str, Any]]],
+    k: int,
+    key: str,
+) -> list[float]:
+    """mine / theirs at K, round by round (the rounds both engines ran)."""
+    ratios = []
+    for number, rows in mine.items():
+        a = [r[key] for r in rows if r["k"] == k and r.get(key)]
+        b = [r[key] for r in theirs.get(number, []) if r["k"] == k and r.get(key)]
+        if a and b:
+            ratios.append(statistics.fmean(a) / statistics.fmean(b))
+    return ratios
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 3) if present else None
+
+
+def _min(values: list[float]) -> float | None:
+    return min(values) if values else None
 
 
 def _round3(value: float | None) -> float | None:
@@ -762,6 +1026,78 @@ def _worst(rows: list[dict[str, Any]], key: str) -> float | None:
 
 
 # --- main ----------------------------------------------------------------------------------
+async def start_engine(engine: str, logs: Path) -> tuple[asyncio.subprocess.Process, str, int]:
+    """Start the server of `engine`; its channel and the pid whose CPU is measured."""
+    from sfu import client as sfu_client
+
+    env: dict[str, str] = {}
+    if engine in NODE_VARIANTS:
+        command, channel = ["manage.py", "runsfu", "--node", NODE], f"sfu.{NODE}"
+        env = {"SFU_EVENT_LOOP": "asyncio", **NODE_VARIANTS[engine]}
+    elif engine in JANUS_EVENT_LOOPS:
+        loops = str(JANUS_EVENT_LOOPS[engine])
+        command = [str(BENCH / "sfu_janus.py"), JANUS_CHANNEL, "--event-loops", loops]
+        channel = JANUS_CHANNEL
+    else:
+        command, channel = [str(BENCH / "sfu_relay.py"), RELAY_CHANNEL], RELAY_CHANNEL
+    server = await start_server(command, logs / f"{engine}.log", env)
+    try:
+        await wait_for_node(channel, server, "dump")
+        pid = server.pid
+        if engine in JANUS_EVENT_LOOPS:
+            # The adapter only translates signaling; the media goes through Janus itself.
+            pid = int((await sfu_client.dump(channel, timeout=10))["server_pid"])  # type: ignore[typeddict-item]
+    except BaseException:
+        await stop_server(server)
+        raise
+    return server, channel, pid
+
+
+async def run_engine(
+    engine: str,
+    round_number: int,
+    args: argparse.Namespace,
+    results: dict[str, Any],
+    clients: list[ChildProcess],
+    logs: Path,
+    profile: Profile | None,
+    *,
+    sfu_ks: list[int],
+    relay_ks: list[int],
+    unpaced_ks: list[int],
+) -> None:
+    server, channel, pid = await start_engine(engine, logs)
+    ks = sfu_ks if engine in FORWARDING_ENGINES else relay_ks
+    suffix = "" if round_number == 1 else f"#{round_number}"
+    try:
+        passes = [(f"{engine}-{kind}", kind, ks, args.pacing) for kind in args.kinds]
+        if engine in FORWARDING_ENGINES and unpaced_ks:
+            passes.append((f"{engine}-video-unpaced", "video", unpaced_ks, "none"))
+        for name, kind, pass_ks, pacing in passes:
+            log(f"round {round_number}: {engine} {kind} pacing={pacing}: K={pass_ks}")
+            try:
+                rows, stopped = await ramp(
+                    engine, kind, channel, pid, clients, pass_ks, args.window, pacing,
+                    args.feedback,
+                    profile if round_number == 1 and engine in NODE_VARIANTS else None,
+                )  # fmt: skip
+            except Exception as exc:
+                log(f"{engine} {kind} failed: {exc!r}")
+                rows, stopped = [], f"failed: {exc!r}"
+            for row in rows:
+                row["round"] = round_number
+            results["ramps"][name + suffix] = {
+                "rows": rows,
+                "stopped": stopped,
+                "pacing": pacing,
+                "engine": engine,
+                "kind": kind,
+                "round": round_number,
+            }
+    finally:
+        await stop_server(server)
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     # Settings only (no django.setup()): the load processes need the channel layer, not apps.
     import sfu_media
@@ -778,16 +1114,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         sfu_ks = [0, 1, 10, 50, 100, 150, 200]
         sfu_ks = [k for k in sfu_ks if k <= args.max_k]
         relay_ks = [1, 5, 10]
+    if args.ks:
+        sfu_ks = args.ks
     # The full run measures video once more unpaced, after the paced ramps: the worst case of
     # burst arrivals beside the browser-like figures.
     unpaced_ks = (
         [k for k in UNPACED_VIDEO_KS if k <= args.max_k]
         if args.pacing == "browser"
         and not args.quick
-        and "sfu" in args.engines
+        and any(engine in FORWARDING_ENGINES for engine in args.engines)
         and "video" in args.kinds
         else []
     )
+    if args.unpaced_ks is not None:
+        unpaced_ks = args.unpaced_ks
     video_clip = sfu_media.load_clip("video")
     audio_clip = sfu_media.load_clip("audio")
     results: dict[str, Any] = {
@@ -818,6 +1158,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "latency_clock": "kernel arrival at the subscriber socket (SIOCGSTAMPNS); *_app_*: "
         "when the load client's Python code got the packet",
+        "feedback": args.feedback,
+        "engines": args.engines,
+        "rounds": args.rounds,
         "targets": TARGETS,
         "ramps": {},
         "notes": [],
@@ -827,38 +1170,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     ]
     for client in clients:
         await client.start(str(BENCH / "sfu_clients.py"))
+    profile = Profile(args.profile, logs) if args.profile is not None else None
     try:
-        for engine in args.engines:
-            if engine == "sfu":
-                server = await start_server(
-                    ["manage.py", "runsfu", "--node", NODE], logs / "sfu-node.log"
-                )
-                channel, ks = f"sfu.{NODE}", sfu_ks
-            else:
-                server = await start_server(
-                    [str(BENCH / "sfu_relay.py"), RELAY_CHANNEL], logs / "relay.log"
-                )
-                channel, ks = RELAY_CHANNEL, relay_ks
-            try:
-                await wait_for_node(channel, server, "dump")
-                passes = [(f"{engine}-{kind}", kind, ks, args.pacing) for kind in args.kinds]
-                if engine == "sfu" and unpaced_ks:
-                    passes.append((UNPACED_VIDEO_RAMP, "video", unpaced_ks, "none"))
-                for name, kind, pass_ks, pacing in passes:
-                    log(f"{engine} {kind} pacing={pacing}: K={pass_ks}")
-                    try:
-                        rows, stopped = await ramp(
-                            engine, kind, channel, server.pid, clients, pass_ks, args.window, pacing
-                        )
-                    except Exception as exc:
-                        log(f"{engine} {kind} failed: {exc!r}")
-                        rows, stopped = [], f"failed: {exc!r}"
-                    results["ramps"][name] = {"rows": rows, "stopped": stopped, "pacing": pacing}
-            finally:
-                await stop_server(server)
+        # Rounds interleave the engines (sfu, janus, …, sfu, janus, …) so that each is
+        # measured in the same stretch of a shared machine's weather as the others.
+        for round_number in range(1, args.rounds + 1):
+            for engine in args.engines:
+                await run_engine(
+                    engine, round_number, args, results, clients, logs, profile,
+                    sfu_ks=sfu_ks, relay_ks=relay_ks, unpaced_ks=unpaced_ks,
+                )  # fmt: skip
     finally:
         for client in clients:
             await client.stop()
+    if profile is not None:
+        results["profile"] = profile.results
     results["summary"] = summarise(results)
     results["finished"] = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"sfu-{stamp}.json"
@@ -893,8 +1219,55 @@ def print_report(results: dict[str, Any], out: Path) -> None:
         "added <= 5 ms p50, <= 20 ms p99)"
     )
     for kind, entry in results["summary"].items():
-        print(f"  {kind}: {json.dumps(entry)}")
+        if kind != "vs_janus":
+            print(f"  {kind}: {json.dumps(entry)}")
+    if "vs_janus" in results["summary"]:
+        print("\nbeside Janus (two event loops); medians over rounds")
+        print("\n".join(janus_table(results["summary"]["vs_janus"])))
+    for name, profile in results.get("profile", {}).items():
+        print(f"\nprofile {name} ({profile['samples']} busy samples), self %:")
+        for function, share in profile["self_pct"][:15]:
+            print(f"  {share:5.1f}  {function}")
     print(f"\nJSON: {out}")
+
+
+def janus_table(comparison: dict[str, Any]) -> list[str]:
+    """Markdown rows: per group and engine, CPU per packet and per subscriber, ratios, latency."""
+    lines = [
+        "| load | engine | marginal µs per forwarded packet | ÷ Janus "
+        "| % of a core per subscriber (marginal) | ÷ Janus |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def show(value: Any, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    for group, engines in comparison.items():
+        for engine, f in engines.items():
+            lines.append(
+                f"| {group} | {engine} | {show(f['us_per_forwarded_packet_marginal'], '.1f')} "
+                f"| {show(f.get('marginal_per_packet_over_janus'), '.2f')} "
+                f"| {show(f['cpu_pct_per_subscriber_marginal'], '.3f')} "
+                f"| {show(f.get('per_subscriber_over_janus'), '.2f')} |"
+            )
+    lines += [
+        "",
+        "| load | engine | K | µs per forwarded packet (all the server's CPU) | ÷ Janus "
+        "| added p50 / p99 ms | worst subscriber rate |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for group, engines in comparison.items():
+        for engine, f in engines.items():
+            for k, per_packet in f["us_per_forwarded_packet"].items():
+                ratio = f.get("per_packet_over_janus", {}).get(k)
+                lines.append(
+                    f"| {group} | {engine} | {k} | {show(per_packet, '.1f')} "
+                    f"| {show(ratio, '.2f')} "
+                    f"| {show(f['added_p50_ms'].get(k), '.1f')} / "
+                    f"{show(f['added_p99_ms'].get(k), '.1f')} "
+                    f"| {show(f['worst_rate'].get(k), '.0%')} |"
+                )
+    return lines
 
 
 def pacing_text(results: dict[str, Any]) -> str:
@@ -970,8 +1343,19 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {name}: {ramp_result['stopped']} ||||||||||||||||")
     lines += ["", "| kind | summary |", "|---|---|"]
     for kind, entry in results["summary"].items():
-        lines.append(f"| {kind} | {json.dumps(entry)} |")
+        if kind != "vs_janus":
+            lines.append(f"| {kind} | {json.dumps(entry)} |")
+    if "vs_janus" in results["summary"]:
+        lines += ["", *janus_table(results["summary"]["vs_janus"])]
+    for name, profile in results.get("profile", {}).items():
+        lines += ["", f"Profile {name} ({profile['samples']} busy samples):", ""]
+        lines += ["| self % | function |", "|---|---|"]
+        lines += [f"| {share} | `{function}` |" for function, share in profile["self_pct"]]
     return "\n".join(lines)
+
+
+def _k_list(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
 
 
 def main() -> None:
@@ -985,7 +1369,30 @@ def main() -> None:
     parser.add_argument("--max-k", type=int, default=200)
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument(
-        "--engines", nargs="+", default=["sfu", "mediarelay"], choices=["sfu", "mediarelay"]
+        "--engines",
+        nargs="+",
+        default=["sfu", "mediarelay"],
+        choices=ENGINES,
+        help="sfu: our node (sfu-uvloop: on uvloop); janus / janus-default: Janus 1.1.2 VideoRoom "
+        "with two event loops "
+        "/ a thread per handle (scripts/ensure-janus.sh installs it); mediarelay: aiortc's",
+    )
+    parser.add_argument("--ks", type=_k_list, help="the K values, e.g. 0,1,10,20,40")
+    parser.add_argument(
+        "--unpaced-ks", type=_k_list, help="the K values of the unpaced video pass ('' for none)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run the engines this many times, interleaved"
+    )
+    parser.add_argument(
+        "--feedback",
+        choices=["browser", "none"],
+        default="browser",
+        help="subscribers send RTCP as a browser does (receiver reports, REMB, NACK, PLI) or "
+        "nothing (the cheap load of earlier runs)",
+    )
+    parser.add_argument(
+        "--profile", type=int, metavar="K", help="sample the server with py-spy at this K"
     )
     parser.add_argument(
         "--kinds", nargs="+", default=["video", "audio"], choices=["video", "audio"]
@@ -1000,13 +1407,18 @@ def main() -> None:
     parser.add_argument("--markdown", metavar="JSON", help="print a results file as tables, exit")
     args = parser.parse_args()
     if args.markdown:
-        print(markdown(json.loads(Path(args.markdown).read_text())))
+        results = json.loads(Path(args.markdown).read_text())
+        results["summary"] = summarise(results)  # the current summary of the stored rows
+        print(markdown(results))
         return
     if args.window is None:
         args.window = 3.0 if args.quick else 8.0
     workdir = Path(tempfile.mkdtemp(prefix="meet-bench-sfu-"))
     try:
-        redis, socket_path = prepare_environment(workdir, migrate="sfu" in args.engines)
+        migrate = any(engine in NODE_VARIANTS for engine in args.engines)
+        redis, socket_path = prepare_environment(workdir, migrate=migrate)
+        if any(engine in JANUS_EVENT_LOOPS for engine in args.engines):
+            subprocess.run(["bash", str(REPO / "scripts" / "ensure-janus.sh")], check=True)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise

@@ -6,6 +6,12 @@ node's `negotiate` offers, and counts the RTP packets it receives below the deco
 sfu_media.hook_received), so the load clients cost far less than decoding would. The first
 subscriber of a room may decode, to prove the picture. It also hosts the direct
 publisher->subscriber connection that is the latency baseline.
+
+`feedback` ("add" and "direct" commands; "none" when absent): the RTCP the counting
+subscribers send back. "none": nothing; "browser": what Chrome sends on such a connection
+(sfu_media.BrowserFeedback), so the SFU pays for receiving and handling feedback as it does with
+real browsers. The direct baseline connection takes the same setting, so the subtraction of its
+latency stays like for like.
 """
 
 from __future__ import annotations
@@ -58,11 +64,16 @@ class Decoded:
 
 
 class Subscriber:
-    def __init__(self, node: str, room: str, peer_id: str, decode: bool) -> None:
+    def __init__(
+        self, node: str, room: str, peer_id: str, decode: bool, feedback: str = "none"
+    ) -> None:
+        if feedback not in sfu_media.FEEDBACK_MODES:
+            raise ValueError(f"feedback must be one of {sfu_media.FEEDBACK_MODES}")
         self.node = node
         self.room = room
         self.peer_id = peer_id
         self.decode = decode
+        self.feedback = feedback
         self.path = "sfu"
         self.counter = sfu_media.StreamCounter()
         self.decoded = Decoded()
@@ -110,8 +121,8 @@ class Subscriber:
         pc = self.pc
         await pc.setRemoteDescription(RTCSessionDescription(sdp=data["sdp"], type="offer"))
         self.counter.kinds = sfu_media.payload_kinds(data["sdp"])
-        await pc.setLocalDescription(await pc.createAnswer())
-        sfu_media.hook_received(pc, self.counter, decode=self.decode)
+        await pc.setLocalDescription(await self._create_answer(data["sdp"]))
+        sfu_media.hook_received(pc, self.counter, decode=self.decode, feedback=self.feedback)
         await request(
             self.node,
             "receiveAnswer",
@@ -124,6 +135,17 @@ class Subscriber:
             timeout=REQUEST_TIMEOUT,
         )
         self.negotiations += 1
+
+    async def _create_answer(self, offer: str) -> RTCSessionDescription:
+        """aiortc's answer; a browser-mode (counting) subscriber's as a browser would answer
+        (transport-wide-cc kept where offered), since it then sends what a browser sends."""
+        assert self.pc is not None
+        answer = await self.pc.createAnswer()
+        if self.feedback == "browser" and not self.decode:
+            answer = RTCSessionDescription(
+                sdp=sfu_media.browser_answer(offer, answer.sdp), type=answer.type
+            )
+        return answer
 
     def _consume(self, track: MediaStreamTrack) -> None:
         async def read() -> None:
@@ -164,16 +186,16 @@ class Subscriber:
 class DirectSubscriber(Subscriber):
     """The baseline: the publisher's connection straight to this process, no SFU between."""
 
-    def __init__(self) -> None:
-        super().__init__("", "", "direct", decode=False)
+    def __init__(self, feedback: str = "none") -> None:
+        super().__init__("", "", "direct", decode=False, feedback=feedback)
         self.path = "direct"
 
     async def answer(self, offer: str) -> str:
         self.pc = sfu_media.new_peer_connection()
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
         self.counter.kinds = sfu_media.payload_kinds(offer)
-        await self.pc.setLocalDescription(await self.pc.createAnswer())
-        sfu_media.hook_received(self.pc, self.counter, decode=False)
+        await self.pc.setLocalDescription(await self._create_answer(offer))
+        sfu_media.hook_received(self.pc, self.counter, decode=False, feedback=self.feedback)
         return self.pc.localDescription.sdp
 
     async def leave(self) -> None:
@@ -190,7 +212,7 @@ class LoadProcess:
         if name == "add":
             return await self.add(command)
         if name == "direct":
-            direct = DirectSubscriber()
+            direct = DirectSubscriber(feedback=command.get("feedback", "none"))
             sdp = await direct.answer(command["sdp"])
             self.subscribers.append(direct)
             return {"sdp": sdp}
@@ -232,6 +254,7 @@ class LoadProcess:
                 command["room"],
                 peer_id,
                 decode=peer_id in command.get("decode", []),
+                feedback=command.get("feedback", "none"),
             )
             for peer_id in command["peer_ids"]
         ]

@@ -355,6 +355,8 @@ _from_environment("SFU_WORKERS", env.int)
 # contacts nothing outside the machine unless told to.
 _from_environment("SFU_ICE_SERVERS", env.list)
 _from_environment("SFU_HEARTBEAT_SECONDS", env.float)
+# The SFU node's event loop: uvloop or asyncio (sfu/app_settings.py).
+_from_environment("SFU_EVENT_LOOP", env.str)
 _from_environment("SFU_NODE_CAPACITY", env.int)
 _from_environment("SFU_REQUEST_TIMEOUT_SECONDS", env.float)
 

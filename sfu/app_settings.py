@@ -58,6 +58,12 @@ class SfuSettings:
         return str(getattr(settings, "SFU_NODE_NAME", ""))
 
     @property
+    def EVENT_LOOP(self) -> str:
+        """The node's event loop: "uvloop" (libuv; its datagram transport and selector are C)
+        or "asyncio" (the standard library's)."""
+        return str(getattr(settings, "SFU_EVENT_LOOP", "asyncio"))
+
+    @property
     def WORKERS(self) -> int:
         """SFU node processes (a count) `make run` starts on this machine; one per core."""
         return int(getattr(settings, "SFU_WORKERS", 1))

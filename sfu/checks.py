@@ -69,6 +69,14 @@ def check_requests_and_capacity(
                 id="sfu.E003",
             )
         )
+    if app_settings.EVENT_LOOP not in ("uvloop", "asyncio"):
+        messages.append(
+            Error(
+                f"SFU_EVENT_LOOP must be uvloop or asyncio (it is {app_settings.EVENT_LOOP!r}).",
+                hint="The SFU node's event loop.",
+                id="sfu.E010",
+            )
+        )
     capacity = app_settings.NODE_CAPACITY
     if capacity < 1:
         # Placement skips a node whose load is not below its capacity: no room would ever

@@ -205,6 +205,13 @@ def test_a_request_timeout_or_node_capacity_that_is_not_positive_is_reported() -
     assert ids(check, SFU_NODE_CAPACITY=0) == ["sfu.E004"]
 
 
+def test_an_event_loop_the_node_cannot_run_is_reported() -> None:
+    check = sfu_checks.check_requests_and_capacity
+    assert ids(check, SFU_EVENT_LOOP="trio") == ["sfu.E010"]
+    assert ids(check, SFU_EVENT_LOOP="uvloop") == []
+    assert ids(check, SFU_EVENT_LOOP="asyncio") == []
+
+
 @pytest.mark.parametrize(
     "url", ["stun.example.org", "http://stun.example.org", "stun:stun.example.org:port"]
 )

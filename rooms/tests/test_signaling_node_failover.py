@@ -44,9 +44,13 @@ async def two_nodes(transactional_db: None) -> AsyncIterator[dict[str, SfuNodePr
         database_url(connection.settings_dict), SFU_HEARTBEAT_SECONDS=NODE_HEARTBEAT_SECONDS
     )
     tag = uuid.uuid4().hex[:6]
+    # One on each event loop the node can run (SFU_EVENT_LOOP): the call lives on both in turn.
+    loops = {f"failover-a-{tag}": "asyncio", f"failover-b-{tag}": "uvloop"}
     nodes = {
-        name: SfuNodeProcess(env, LOG_DIR / f"failover-{name}.log", node_name=name)
-        for name in (f"failover-a-{tag}", f"failover-b-{tag}")
+        name: SfuNodeProcess(
+            {**env, "SFU_EVENT_LOOP": loop}, LOG_DIR / f"failover-{name}.log", node_name=name
+        )
+        for name, loop in loops.items()
     }
     for node in nodes.values():
         await sync_to_async(node.start)(

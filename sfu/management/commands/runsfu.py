@@ -8,6 +8,7 @@ import os
 import socket
 from typing import Any
 
+import uvloop
 from django.core.management.base import BaseCommand, CommandParser
 
 from sfu.app_settings import app_settings
@@ -40,4 +41,7 @@ class Command(BaseCommand):
         # flight; frozen, those objects are skipped and a full pass takes microseconds.
         gc.collect()
         gc.freeze()
-        asyncio.run(server.run())
+        if app_settings.EVENT_LOOP == "uvloop":
+            uvloop.run(server.run())
+        else:
+            asyncio.run(server.run())
