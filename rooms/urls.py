@@ -10,6 +10,7 @@ app_name = "rooms"
 
 urlpatterns = [
     path("meetings/new", views.new_meeting, name="new"),
+    path("enter", views.enter, name="enter"),
     path("meetings/schedule", views.schedule, name="schedule"),
     re_path(rf"^meetings/(?P<code>{JOIN_CODE_REGEX})/$", views.detail, name="detail"),
     re_path(rf"^meetings/(?P<code>{JOIN_CODE_REGEX})/edit$", views.edit, name="edit"),

@@ -27,6 +27,7 @@ from rooms import access, calendar, services
 from rooms.app_settings import app_settings
 from rooms.emails import invitation_from_token
 from rooms.forms import MeetingForm, RsvpForm
+from rooms.join_codes import MAX_INPUT_LENGTH, parse_join_code
 from rooms.models import Invitation, Meeting
 from rooms.recurrence import next_occurrence
 from rooms.selectors import upcoming_meetings_for
@@ -194,6 +195,24 @@ def ics(request: HttpRequest, code: str) -> HttpResponse:
     )
     response["Content-Disposition"] = f'attachment; filename="{meeting.code}.ics"'
     return response
+
+
+@require_GET
+def enter(request: HttpRequest) -> HttpResponse:
+    """ "Enter a code or link" (the home page's form): to the meeting's join page, or back
+    home saying what a code looks like. Unknown codes are the join page's to refuse (and
+    count against guessing)."""
+    typed = request.GET.get("code", "")
+    code = parse_join_code(typed)
+    if code is None:
+        upcoming = upcoming_meetings_for(request.user) if request.user.is_authenticated else []
+        context = {
+            "upcoming_meetings": upcoming,
+            "entered_code": typed[:MAX_INPUT_LENGTH],
+            "code_error": "That is not a meeting code or link. A code looks like abc-defg-hij.",
+        }
+        return render(request, "home.html", context, status=400)
+    return redirect("rooms:join", code=code)
 
 
 @guarded

@@ -14,6 +14,7 @@ from rooms.tests.meetings_support import make_user, schedule
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 # Nothing but the live server on 127.0.0.1: Chromium's own background traffic is switched off.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -84,3 +85,24 @@ def test_copy_button_copies_the_join_link(signed_in, page, live_server) -> None:
     )
     assert tab.evaluate("() => navigator.clipboard.readText()") == meeting.join_url
     assert errors == []
+
+
+def test_a_code_typed_without_dashes_on_the_home_page_opens_the_join_page(
+    signed_in, page, live_server
+) -> None:
+    meeting, session = signed_in
+    page.add_cookies(
+        [{"name": django_settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+    )
+    tab = page.new_page()
+    tab.goto(live_server.url + "/")
+    tab.get_by_placeholder("Enter a code or link").fill(meeting.code.replace("-", " ").upper())
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SCREENSHOTS / "home-enter-code-1280.png"))
+    tab.set_viewport_size({"width": 360, "height": 740})
+    assert tab.get_by_placeholder("Enter a code or link").is_visible()
+    tab.screenshot(path=str(SCREENSHOTS / "home-enter-code-360.png"))
+    tab.get_by_role("button", name="Join", exact=True).click()
+    tab.wait_for_url(f"**/{meeting.code}")
+    assert urlparse(tab.url).path == f"/{meeting.code}"
+    assert tab.get_by_role("button", name="Join now", exact=True).count() == 1
