@@ -38,13 +38,14 @@ class Membership:
         self._closing: asyncio.Task[None] | None = None
         # The consumer makes the connection in its own task (connect). Whatever ends that task,
         # disconnect or not (an exception out of the consumer, a cancelled instance), ends the
-        # heartbeat with it: a row is refreshed only while its connection really lives.
+        # heartbeat with it (a row is refreshed only while its connection really lives), and
+        # its place among the node watch's followers.
         try:
             connection_task = asyncio.current_task()
         except RuntimeError:
             connection_task = None
         if connection_task is not None:
-            connection_task.add_done_callback(lambda _task: self._stop_heartbeat())
+            connection_task.add_done_callback(lambda _task: self._connection_ended())
 
     def handlers(self) -> dict[str, RequestHandler]:
         return {
@@ -178,6 +179,12 @@ class Membership:
     def _start_heartbeat(self, peer_id: str) -> None:
         self._stop_heartbeat()
         self._heartbeat = asyncio.create_task(self._keep_alive(peer_id))
+
+    def _connection_ended(self) -> None:
+        """The connection's task is over, however it ended: no more heartbeats, and its media
+        no longer follows the room to another node (node_watch)."""
+        self._stop_heartbeat()
+        node_watch.current().unwatch(self.media)
 
     def _stop_heartbeat(self) -> None:
         if self._heartbeat is not None and not self._heartbeat.done():
