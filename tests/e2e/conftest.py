@@ -101,12 +101,23 @@ def sfu_node(
     loopback_network: LoopbackNamespace | None,
     request: pytest.FixtureRequest,
 ) -> Iterator[SfuNodeProcess]:
+    yield from node_process(stack_env, loopback_network, request, "sfu")
+
+
+def node_process(
+    stack_env: dict[str, str],
+    loopback_network: LoopbackNamespace | None,
+    request: pytest.FixtureRequest,
+    role: str,
+) -> Iterator[SfuNodeProcess]:
+    """A registered SFU node process for this test (`role` names its log and node), stopped
+    after it."""
     from sfu import registry
 
     node = SfuNodeProcess(
         stack_env,
-        _log_name(request, "sfu"),
-        node_name=f"e2e-{os.getpid()}-{id(request)}",
+        _log_name(request, role),
+        node_name=f"e2e-{os.getpid()}-{id(request)}-{role}",
         wrap=loopback_network.wrap if loopback_network else no_wrap,
     )
     node.start(is_live=lambda name: registry.live_nodes().filter(name=name).exists())

@@ -19,14 +19,13 @@ from playwright.sync_api import expect
 
 from sfu import registry
 from tests.e2e.call_page import Participant, poll
-from tests.e2e.conftest import _log_name
+from tests.e2e.conftest import node_process
 from tests.e2e.netns import LoopbackNamespace
 from tests.e2e.stack import (
     SCREENSHOT_DIR,
     SfuNodeProcess,
     child_env,
     database_url,
-    no_wrap,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -56,15 +55,7 @@ def second_sfu_node(
     loopback_network: LoopbackNamespace | None,
     request: pytest.FixtureRequest,
 ) -> Iterator[SfuNodeProcess]:
-    node = SfuNodeProcess(
-        stack_env,
-        _log_name(request, "sfu2"),
-        node_name=f"e2e-{os.getpid()}-{id(request)}-second",
-        wrap=loopback_network.wrap if loopback_network else no_wrap,
-    )
-    node.start(is_live=lambda name: registry.live_nodes().filter(name=name).exists())
-    yield node
-    node.stop()
+    yield from node_process(stack_env, loopback_network, request, "sfu2")
 
 
 def _received_video_track_ids(person: Participant) -> set[str]:
