@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint format test-services bench-sfu bench-join clean
+.PHONY: run test lint format test-services bench-sfu bench-join netlab clean
 
 run: $(VENV)/.runtime-installed
 	$(BIN)/python -m meet.launcher
@@ -34,6 +34,13 @@ bench-sfu: $(VENV)/.dev-installed
 bench-join: $(VENV)/.dev-installed
 	@bash scripts/ensure-chromium.sh
 	$(BIN)/python bench/join.py
+
+# The network lab (docs/netlab.md): one scenario with the feature on and off, beside the
+# unshaped call; as root (namespaces, tc). `make netlab SCENARIO=step-down NETLAB_ARGS=...`
+SCENARIO ?= one-slow-viewer
+netlab: $(VENV)/.dev-installed
+	@bash scripts/ensure-chromium.sh
+	$(BIN)/python bench/netlab.py --scenario $(SCENARIO) $(NETLAB_ARGS)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -83,7 +83,8 @@ ALLOWED_CLOSES = {4413, 4429}
 
 METHODS = [
     "join", "produce", "closeProducer", "pauseProducer", "resumeProducer", "pauseConsumer",
-    "resumeConsumer", "requestConsumerKeyFrame", "restartIce", "getStats", "changeDisplayName",
+    "resumeConsumer", "requestConsumerKeyFrame", "setConsumerView", "restartIce", "getStats",
+    "changeDisplayName",
     "leave", "chatMessage", "chatHistory", "muteParticipant", "removeParticipant",
     "lockMeeting", "lobbyRequests", "admitEntry", "denyEntry", "deleteChatMessage",
     "endMeeting",
@@ -325,6 +326,12 @@ class Generator:
             return {"producerId": str(uuid.UUID(int=rng.getrandbits(128)))}
         if method in ("pauseConsumer", "resumeConsumer", "requestConsumerKeyFrame"):
             return {"consumerId": str(uuid.UUID(int=rng.getrandbits(128)))}
+        if method == "setConsumerView":
+            return {
+                "consumerId": str(uuid.UUID(int=rng.getrandbits(128))),
+                "width": rng.choice([0, 320, 1920]),
+                "height": rng.choice([0, 180, 1080]),
+            }
         if method == "changeDisplayName":
             return {"displayName": rng.choice(["Fuzz", "  Fuzz\x07 ", "Ωμέγα", "a" * 100])}
         if method == "chatMessage":

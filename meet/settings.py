@@ -358,6 +358,8 @@ _from_environment("SFU_HEARTBEAT_SECONDS", env.float)
 # The SFU node's event loop: uvloop or asyncio (sfu/app_settings.py).
 _from_environment("SFU_EVENT_LOOP", env.str)
 _from_environment("SFU_NODE_CAPACITY", env.int)
+# Whether call clients publish their camera in three layers (simulcast); 0 turns it off.
+_from_environment("SFU_SIMULCAST", env.bool)
 _from_environment("SFU_REQUEST_TIMEOUT_SECONDS", env.float)
 
 LOGGING = {

@@ -64,6 +64,12 @@ class SfuSettings:
         return str(getattr(settings, "SFU_EVENT_LOOP", "asyncio"))
 
     @property
+    def SIMULCAST(self) -> bool:
+        """Whether call clients publish their camera as three layers (about 180p, 360p and
+        720p) from which the SFU forwards each viewer the one its view needs; off: one."""
+        return bool(getattr(settings, "SFU_SIMULCAST", True))
+
+    @property
     def WORKERS(self) -> int:
         """SFU node processes (a count) `make run` starts on this machine; one per core."""
         return int(getattr(settings, "SFU_WORKERS", 1))

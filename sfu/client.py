@@ -25,6 +25,7 @@ from sfu.contract import (
     EVENT_TYPE,
     AnswerRequest,
     ConsumerRequest,
+    ConsumerViewRequest,
     DumpReply,
     JoinReply,
     JoinRequest,
@@ -115,6 +116,15 @@ class SfuClient(ABC):
 
     async def request_consumer_keyframe(self, peer_id: str, consumer_id: str) -> None:
         await self._on_consumer(SfuMethod.REQUEST_CONSUMER_KEY_FRAME, peer_id, consumer_id)
+
+    async def set_consumer_view(
+        self, peer_id: str, consumer_id: str, width: int, height: int
+    ) -> None:
+        """How the subscriber shows the consumer's video (device pixels; 0 x 0: not shown)."""
+        data = ConsumerViewRequest(
+            room=self.room, peer_id=peer_id, consumer_id=consumer_id, width=width, height=height
+        )
+        await self._send(SfuMethod.SET_CONSUMER_VIEW, data)
 
     # --- request data ------------------------------------------------------------------------
     def _peer(self, peer_id: str) -> RoomPeer:

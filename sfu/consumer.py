@@ -1,12 +1,16 @@
 """Consumer: one producer forwarded to one subscriber.
 
 A consumer is carried by a `SendSlot` (a sendonly m-line of the subscriber's receive
-transport, sfu/negotiation.py). It forwards while it is negotiated, started and paused by
-neither side; every (re)start waits for, and asks the publisher for, a key frame.
+transport, sfu/negotiation.py). It forwards while it is negotiated, started, paused by
+neither side and shown: the subscriber reports how it shows the video (`set_view`), and a
+video not on screen costs no bytes. Every (re)start waits for, and asks the publisher for, a
+key frame. Of a simulcast producer it forwards one layer (`layer`), moving to `target_layer`
+at that layer's next key frame (sfu/forwarding.py).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -35,22 +39,54 @@ class Consumer:
         self.meter = RateMeter()
         self.keyframe_requests = 0
         self.forwarding = False
+        # How the subscriber shows the video, in device pixels (None: not said; 0: not shown).
+        self.view_width: int | None = None
+        self.view_height: int | None = None
+        # The producer's layer being forwarded (-1: none yet) and the one to move to.
+        self.layer = -1
+        self.target_layer = -1
+        self.layer_switches = 0
+
+    @property
+    def hidden(self) -> bool:
+        return self.view_height == 0 or self.view_width == 0
 
     def update(self) -> None:
         """Recompute whether packets flow; a (re)start waits for and asks for a key frame."""
+        was_forwarding = self.forwarding
         forwarding = (
             not self.closed
             and self.negotiated
             and not self.paused
             and not self.producer.paused
+            and not self.hidden
             and self.slot is not None
             and self.slot.started
         )
-        if forwarding and not self.forwarding:
-            assert self.slot is not None
-            self.slot.restart_stream()
-            self.producer.request_keyframe()
         self.forwarding = forwarding
+        if forwarding and not was_forwarding:
+            self.restart()
+
+    def restart(self) -> None:
+        """The stream starts again (resumed, shown again, a new publisher stream): wait for a
+        key frame of the layer this consumer should get, and ask for one."""
+        if self.slot is None:
+            return
+        self.slot.restart_stream()
+        self.layer = -1
+        producer = self.producer
+        if producer.simulcast:
+            producer.retarget(self, time.monotonic())
+        else:
+            producer.request_keyframe()
+
+    def set_view(self, width: int, height: int) -> None:
+        """The subscriber shows the video at width x height device pixels (0 x 0: not at all)."""
+        self.view_width = width
+        self.view_height = height
+        self.update()
+        if self.forwarding and self.producer.simulcast:
+            self.producer.retarget(self, time.monotonic())
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -64,6 +100,22 @@ class Consumer:
             "producer_paused": self.producer.paused,
         }
 
+    def describe_layers(self) -> dict[str, Any]:
+        """The layer choice, for getStats: current and target layer (-1: none), how often it
+        moved, the view the subscriber reported. A producer without layers has one: 0 while
+        forwarding."""
+        if self.producer.simulcast:
+            layer, target = self.layer, self.target_layer
+        else:
+            layer = target = 0 if self.forwarding else -1
+        return {
+            "layer": layer,
+            "target_layer": target,
+            "layer_switches": self.layer_switches,
+            "view_width": self.view_width,
+            "view_height": self.view_height,
+        }
+
     def set_paused(self, paused: bool) -> None:
         """The subscriber's own pause."""
         self.paused = paused
@@ -72,7 +124,7 @@ class Consumer:
     def request_keyframe(self) -> None:
         """The subscriber asks for a key frame (relayed to the publisher, throttled)."""
         self.keyframe_requests += 1
-        self.producer.request_keyframe()
+        self.producer.request_keyframe(self.layer if self.layer >= 0 else self.target_layer)
 
     def take_slot(self, slot: SendSlot) -> None:
         """Be carried by `slot` from the next offer on (the slot's stream restarts)."""

@@ -27,6 +27,7 @@ class SfuMethod(StrEnum):
     PAUSE_CONSUMER = "pauseConsumer"
     RESUME_CONSUMER = "resumeConsumer"
     REQUEST_CONSUMER_KEY_FRAME = "requestConsumerKeyFrame"
+    SET_CONSUMER_VIEW = "setConsumerView"
     GET_STATS = "getStats"
     RESTART_ICE = "restartIce"
     LEAVE = "leave"
@@ -72,6 +73,14 @@ class ConsumerRequest(RoomPeer):
     """pauseConsumer, resumeConsumer, requestConsumerKeyFrame."""
 
     consumer_id: str
+
+
+class ConsumerViewRequest(ConsumerRequest):
+    """setConsumerView: how the subscriber shows the consumer's video, in device pixels
+    (0 x 0: not shown, so not sent). Picks a simulcast producer's layer."""
+
+    width: int
+    height: int
 
 
 class AnswerRequest(RoomPeer):
@@ -124,6 +133,18 @@ class TransportStats(TypedDict):
     bytes_received: int
 
 
+class LayerStats(TypedDict):
+    """One simulcast layer of a producer, as received."""
+
+    rid: str | None
+    ssrc: int | None
+    width: int | None  # from the layer's last key frame (VP8); None until known
+    height: int | None
+    active: bool  # sent something in the last second
+    bitrate_bps: int
+    keyframe_requests: int
+
+
 class ProducerStats(ProducerInfo):
     mid: str
     codec: str
@@ -137,6 +158,7 @@ class ProducerStats(ProducerInfo):
     keyframe_requests: int
     consumers: int
     rtt_ms: None  # a receiving leg has no RTT measurement in aiortc
+    layers: list[LayerStats]  # lowest first; empty unless the producer is simulcast
 
 
 class ConsumerInfo(TypedDict):
@@ -160,6 +182,11 @@ class ConsumerStats(ConsumerInfo):
     rtt_ms: float | None
     keyframe_requests: int
     retransmissions_sent: int
+    layer: int  # the producer's layer forwarded now (-1: none; a one-layer producer's is 0)
+    target_layer: int  # the layer it moves to at that layer's next key frame
+    layer_switches: int
+    view_width: int | None  # as setConsumerView reported (None: never)
+    view_height: int | None
 
 
 class StatsReply(TypedDict):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sfu import stats
+from sfu import hooks, stats
 from sfu.consumer import Consumer
 from sfu.errors import EngineError
 from sfu.peer import Peer
@@ -27,6 +27,7 @@ __all__ = ["EngineError", "MediaEngine"]
 
 class MediaEngine:
     def __init__(self, emit: Emit, release_room: Callable[[str], Awaitable[None]]) -> None:
+        hooks.negotiate_rid_extensions()  # simulcast from browsers (sfu/simulcast.py)
         self.routers: dict[str, Router] = {}
         self._emit = emit
         self._release_room = release_room
@@ -147,6 +148,13 @@ class MediaEngine:
 
     async def resume_consumer(self, room: str, peer_id: str, consumer_id: str) -> dict[str, Any]:
         self._consumer(self._peer(room, peer_id), consumer_id).set_paused(False)
+        return {}
+
+    async def set_consumer_view(
+        self, room: str, peer_id: str, consumer_id: str, width: int, height: int
+    ) -> dict[str, Any]:
+        """How the subscriber shows the consumer's video (device pixels; 0 x 0: not shown)."""
+        self._consumer(self._peer(room, peer_id), consumer_id).set_view(width, height)
         return {}
 
     async def request_consumer_keyframe(

@@ -8,6 +8,11 @@ decoding. Per consumer the slot rewrites SSRC, payload type, sequence number and
 header extensions (the subscriber's ids; mid, abs-send-time, audio level kept), and starts
 video only at a key frame. `hooks.SenderOutput` puts the bytes on the wire. Also here: the
 bitrate meter (`RateMeter`) producers and consumers count with.
+
+A simulcast producer's packets arrive from several layers: each consumer takes the packets of
+its own layer and moves to its target layer at that layer's first key frame (`_fan_out_layers`);
+the slot then continues sequence numbers, timestamps and, for VP8, picture ids and TL0PICIDX
+across the move (sfu/vp8.py), so the viewer's decoder sees one stream.
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ from typing import TYPE_CHECKING
 from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket
 from aiortc.utils import uint16_gt
 
+from sfu import vp8
+
 if TYPE_CHECKING:
     from aiortc import RTCRtpTransceiver
 
+    from sfu.consumer import Consumer
     from sfu.hooks import SenderOutput
     from sfu.producer import Producer
 
@@ -176,6 +184,14 @@ class SendSlot:
         self._needs_sync = True
         self.waiting_keyframe = kind == "video"
         self._extensions: ExtensionBlock | None = None
+        # VP8 picture-id and TL0PICIDX continuity across layer switches (simulcast only): the
+        # offsets added, what was last sent, and whether the next run comes from another layer.
+        self._picture_id_offset = 0
+        self._tl0picidx_offset = 0
+        self._last_picture_id: int | None = None
+        self._last_tl0picidx: int | None = None
+        self._source: tuple[str, int] | None = None
+        self._new_source = False
 
     @property
     def started(self) -> bool:
@@ -216,6 +232,15 @@ class SendSlot:
         self._needs_sync = True
         self.waiting_keyframe = self.kind == "video"
 
+    def switch_source(self, source: tuple[str, int]) -> None:
+        """The next packet, a key frame's first, starts a run from `source` (producer id,
+        layer): continue the numbering from what was sent, picture ids included when the
+        source is not the one sent last."""
+        self._needs_sync = True
+        self.waiting_keyframe = False
+        self._new_source = source != self._source
+        self._source = source
+
     def send(
         self,
         packet: RtpPacket,
@@ -223,11 +248,14 @@ class SendSlot:
         extension_value: bytes | None,
         ntp_time: int,
         now: float,
+        descriptor: vp8.Descriptor | None = None,
     ) -> int:
         """Rewrite and send; returns bytes sent, 0 when dropped, -1 when a key frame is needed.
 
         Everything that is the same for every copy of a packet is computed once by the caller:
-        `extension_value` (extension_value()), `ntp_time` (ntp_now()) and `now` (monotonic).
+        `extension_value` (extension_value()), `ntp_time` (ntp_now()), `now` (monotonic) and,
+        for a simulcast VP8 producer, the payload's `descriptor` (whose picture ids the slot
+        keeps continuous).
         Raises ConnectionError when the subscriber's transport is not connected.
         """
         if self.waiting_keyframe:
@@ -244,8 +272,23 @@ class SendSlot:
                 elapsed = max(now - self._last_time, 0.001)
                 next_ts = self._last_ts + int(elapsed * self.clock_rate)
             self._ts_offset = (next_ts - packet.timestamp) & 0xFFFFFFFF
+            if descriptor is not None:
+                self._sync_picture_ids(descriptor)
         seq = (packet.sequence_number + self._seq_offset) & 0xFFFF
         timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
+        payload = packet.payload
+        picture_id = tl0picidx = -1
+        if descriptor is not None:
+            picture_id = descriptor.picture_id
+            if picture_id >= 0:
+                picture_id = (picture_id + self._picture_id_offset) % vp8.PICTURE_ID_MODULO[
+                    descriptor.picture_id_bits
+                ]
+            tl0picidx = descriptor.tl0picidx
+            if tl0picidx >= 0:
+                tl0picidx = (tl0picidx + self._tl0picidx_offset) & 0xFF
+            if self._picture_id_offset or self._tl0picidx_offset:
+                payload = vp8.rewrite(payload, descriptor, picture_id, tl0picidx)
         output = self.output
         block = self._extensions
         assert output is not None
@@ -257,22 +300,44 @@ class SendSlot:
             timestamp,
             output.ssrc,
             block.with_value(extension_value),
-            packet.payload,
+            payload,
         )
         if self._last_seq is None or uint16_gt(seq, self._last_seq):
             self._last_seq = seq
             self._last_ts = timestamp
             self._last_time = now
-        return output.send(seq, timestamp, len(packet.payload), data, ntp_time)
+            if picture_id >= 0:
+                self._last_picture_id = picture_id
+            if tl0picidx >= 0:
+                self._last_tl0picidx = tl0picidx
+        return output.send(seq, timestamp, len(payload), data, ntp_time)
+
+    def _sync_picture_ids(self, descriptor: vp8.Descriptor) -> None:
+        """At the start of a run from another layer: offsets that make its picture ids and
+        TL0PICIDX follow the last ones sent. A run from the same layer keeps its offsets (the
+        publisher's own numbering already moved on by the pictures not sent)."""
+        if not self._new_source:
+            return
+        self._new_source = False
+        if descriptor.picture_id >= 0 and self._last_picture_id is not None:
+            modulo = vp8.PICTURE_ID_MODULO[descriptor.picture_id_bits]
+            self._picture_id_offset = (self._last_picture_id + 1 - descriptor.picture_id) % modulo
+        if descriptor.tl0picidx >= 0 and self._last_tl0picidx is not None:
+            self._tl0picidx_offset = (self._last_tl0picidx + 1 - descriptor.tl0picidx) & 0xFF
 
 
-async def fan_out(producer: Producer, packet: RtpPacket) -> None:
-    """Forward one packet of `producer` to each of its forwarding consumers."""
+async def fan_out(producer: Producer, packet: RtpPacket, layer_index: int = 0) -> None:
+    """Forward one packet of `producer` (from its layer `layer_index`) to each of its
+    forwarding consumers."""
     if producer.paused:
         return
     now = time.monotonic()
     producer.meter.add(len(packet.payload), now)
+    if producer.simulcast:
+        _fan_out_layers(producer, packet, layer_index, now)
+        return
     producer.media_ssrc = packet.ssrc
+    producer.layers[0].last_packet = now
     if producer.kind == "audio":
         level = packet.extensions.audio_level
         if level is not None:
@@ -290,6 +355,7 @@ async def fan_out(producer: Producer, packet: RtpPacket) -> None:
             continue
         if slot.waiting_keyframe and keyframe_start is None:
             keyframe_start = detect is not None and detect(packet.payload)
+        # Inline rather than through _send: this loop runs K times per packet.
         try:
             sent = slot.send(packet, bool(keyframe_start), value, ntp_time, now)
         except ConnectionError:
@@ -302,3 +368,62 @@ async def fan_out(producer: Producer, packet: RtpPacket) -> None:
             consumer.meter.add(sent, now)
         elif sent < 0:
             producer.request_keyframe()
+
+
+def _fan_out_layers(producer: Producer, packet: RtpPacket, layer_index: int, now: float) -> None:
+    """fan_out for a simulcast producer: each consumer gets the packets of its layer and moves
+    to its target layer at that layer's first key frame."""
+    layer = producer.layers[layer_index]
+    layer.last_packet = now
+    if producer.first_packet is None:
+        producer.first_packet = now
+    layer.meter.add(len(packet.payload), now)
+    detect = producer.detect_keyframe
+    keyframe_start = detect is not None and detect(packet.payload)
+    descriptor = vp8.parse(packet.payload) if producer.rewrites_vp8 else None
+    if keyframe_start and descriptor is not None:
+        size = vp8.keyframe_size(packet.payload, descriptor)
+        if size is not None:
+            layer.width, layer.height = size
+    if now >= producer.next_layer_check:
+        producer.check_layers(now)
+    ntp_time = ntp_now()
+    value = extension_value(packet, producer.kind, ntp_time)
+    for consumer in list(producer.consumers.values()):
+        slot = consumer.slot
+        if not consumer.forwarding or slot is None:
+            continue
+        if consumer.layer != layer_index:
+            if consumer.target_layer != layer_index or not keyframe_start:
+                continue
+            # The target layer's key frame: move here, continuing the viewer's stream.
+            if consumer.layer >= 0:
+                consumer.layer_switches += 1
+            slot.switch_source((producer.id, layer_index))
+            consumer.layer = layer_index
+        sent = _send(consumer, slot, packet, keyframe_start, value, ntp_time, now, descriptor)
+        if sent < 0:
+            producer.request_keyframe(layer_index)
+
+
+def _send(
+    consumer: Consumer,
+    slot: SendSlot,
+    packet: RtpPacket,
+    keyframe_start: bool,
+    value: bytes | None,
+    ntp_time: int,
+    now: float,
+    descriptor: vp8.Descriptor | None,
+) -> int:
+    try:
+        sent = slot.send(packet, keyframe_start, value, ntp_time, now, descriptor)
+    except ConnectionError:
+        return 0  # the subscriber's transport is not (or no longer) connected
+    except Exception:
+        # Never let one consumer break the publisher's receive loop.
+        logger.exception("forwarding to consumer %s failed", consumer.id)
+        return 0
+    if sent > 0:
+        consumer.meter.add(sent, now)
+    return sent

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from sfu.contract import (
     AnswerRequest,
     ConsumerRequest,
+    ConsumerViewRequest,
     JoinRequest,
     ProduceRequest,
     ProducerRequest,
@@ -38,6 +39,8 @@ MAX_MID_LENGTH = 32
 # What Channels accepts as a channel name (channels.layers.BaseChannelLayer), < 100 chars.
 CHANNEL_NAME = re.compile(r"^[a-zA-Z\d\-_.]+(![\d\w\-_.]*)?$")
 MAX_CHANNEL_LENGTH = 99
+# A video's size on screen, in device pixels: an 8K display's width is the most that makes sense.
+MAX_VIEW_PIXELS = 8192
 
 
 class BadRequest(EngineError):
@@ -131,6 +134,27 @@ def read_consumer(data: Data) -> ConsumerRequest:
     )
 
 
+def pixels(data: Data, name: str) -> int:
+    value = data.get(name)
+    # bool is an int to Python, not a size to anyone.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadRequest(f"{name} must be an integer")
+    if not 0 <= value <= MAX_VIEW_PIXELS:
+        raise BadRequest(f"{name} must be between 0 and {MAX_VIEW_PIXELS}")
+    return value
+
+
+def read_consumer_view(data: Data) -> ConsumerViewRequest:
+    where = read_consumer(data)
+    return ConsumerViewRequest(
+        room=where["room"],
+        peer_id=where["peer_id"],
+        consumer_id=where["consumer_id"],
+        width=pixels(data, "width"),
+        height=pixels(data, "height"),
+    )
+
+
 def read_answer(data: Data) -> AnswerRequest:
     where = read_room_peer(data)
     return AnswerRequest(
@@ -186,6 +210,16 @@ def media_handlers(engine: MediaEngine) -> dict[SfuMethod, Handler]:
 
         return handle
 
+    async def set_consumer_view(data: Data) -> Reply:
+        request = read_consumer_view(data)
+        return await engine.set_consumer_view(
+            request["room"],
+            request["peer_id"],
+            request["consumer_id"],
+            request["width"],
+            request["height"],
+        )
+
     def on_peer(action: PeerAction) -> Handler:
         async def handle(data: Data) -> Reply:
             request = read_room_peer(data)
@@ -206,6 +240,7 @@ def media_handlers(engine: MediaEngine) -> dict[SfuMethod, Handler]:
         SfuMethod.PAUSE_CONSUMER: on_consumer(engine.pause_consumer),
         SfuMethod.RESUME_CONSUMER: on_consumer(engine.resume_consumer),
         SfuMethod.REQUEST_CONSUMER_KEY_FRAME: on_consumer(engine.request_consumer_keyframe),
+        SfuMethod.SET_CONSUMER_VIEW: set_consumer_view,
         SfuMethod.GET_STATS: on_peer(engine.get_stats),
         SfuMethod.RESTART_ICE: on_peer(engine.restart_ice),
         SfuMethod.LEAVE: on_peer(engine.leave),

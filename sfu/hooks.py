@@ -15,6 +15,14 @@ packets instead, so it:
   included) and updates the sender's Sender Report counters, so subscribers' NACKs are
   answered and their Sender Reports are right;
 - replaces `sender._send_keyframe` per instance to relay PLI/FIR to the publisher;
+- negotiates the rid header extensions (aiortc parses them but never offers or accepts them)
+  and routes a packet whose SSRC no SDP line names by its MID extension (simulcast layers
+  and their RTX have no a=ssrc lines; aiortc would drop them whenever two m-lines of a
+  transport share a payload type);
+- takes a publisher's packet arrival times from the kernel (SO_TIMESTAMPNS, read with
+  recvmsg in place of the selector datagram transport's recvfrom) rather than from when the
+  event loop gets round to the packet: aiortc's REMB estimator reads the loop's own lag as
+  network delay and cut every publisher's bitrate whenever the node was busy;
 - sends PLI and NACK to the publisher with the receiver's private RTCP senders, sets the
   sender's stream id (the first half of a=msid), reads a transceiver's negotiated codecs, and
   uses aiortc's receive statistics and NACK bookkeeping (`StreamStatistics`, `NackGenerator`,
@@ -28,16 +36,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import platform
+import socket
 import struct
+import sys
+from asyncio import selector_events
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aioice
 import aioice.ice
 from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.codecs import HEADER_EXTENSIONS
+from aiortc.rtcdtlstransport import RtpRouter
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
     RTCRtpReceiveParameters,
     RTCRtpSendParameters,
 )
@@ -116,9 +131,27 @@ SENDER_METHODS = {
 }
 DTLS_TRANSPORT_METHODS = {
     "_send_rtp": ["data"],
+    "_handle_rtp_data": ["data", "arrival_time_ms"],
     "_register_rtp_receiver": ["receiver", "parameters"],
 }
-ROUTER_METHODS = {"register_receiver": ["receiver", "ssrcs", "payload_types", "mid"]}
+ROUTER_METHODS = {
+    "register_receiver": ["receiver", "ssrcs", "payload_types", "mid"],
+    "route_rtp": ["packet"],
+}
+ROUTER_ATTRIBUTES = ("mid_table", "ssrc_table")
+# Kernel arrival times: the selector loop's UDP transport (read path and registration) and
+# aioice's per-connection list of its protocols (use_kernel_arrival_times).
+SELECTOR_DATAGRAM_ATTRIBUTES = ("_sock", "_sock_fd", "_conn_lost", "_loop", "max_size")
+SELECTOR_DATAGRAM_METHODS = {"_read_ready": [], "_fatal_error": ["exc", "message"]}
+SELECTOR_LOOP_METHODS = {"_add_reader": ["fd", "callback", "args"], "_remove_reader": ["fd"]}
+# The rid header extensions (RFC 8852) simulcast needs, with ids for the SFU's own offers that
+# aiortc's video extensions (1: mid, 3: abs-send-time) and audio's (2: level) leave free.
+RID_HEADER_EXTENSIONS = (
+    RTCRtpHeaderExtensionParameters(id=4, uri="urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"),
+    RTCRtpHeaderExtensionParameters(
+        id=5, uri="urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
+    ),
+)
 CANDIDATE_PAIR_METHODS = {"__init__": ["protocol", "remote_candidate"]}
 STUN_PROTOCOL_METHODS = {"send_data": ["data", "addr"]}
 NACK_GENERATOR_METHODS = {"add": ["packet"]}
@@ -146,6 +179,8 @@ def install_forwarding_receiver(
                 rtx_ssrc[encoding.rtx.ssrc] = encoding.ssrc
         transport = receiver.transport
         transport._register_rtp_receiver(receiver, parameters)
+        route_unknown_ssrcs_by_mid(transport._rtp_router)
+        use_kernel_arrival_times(transport)
         if rtx_ssrc:
             # The fix for aiortc's RTX routing with two video m-lines on one transport.
             transport._rtp_router.register_receiver(
@@ -159,6 +194,151 @@ def install_forwarding_receiver(
 
     receiver.receive = receive  # type: ignore[method-assign]
     receiver._handle_rtp_packet = on_packet  # type: ignore[method-assign,assignment]
+
+
+def negotiate_rid_extensions() -> None:
+    """Offer and accept the rid header extensions on video m-lines, process-wide (aiortc
+    negotiates only the extensions in its HEADER_EXTENSIONS table). Idempotent."""
+    video = HEADER_EXTENSIONS["video"]
+    known = {extension.uri for extension in video}
+    for extension in RID_HEADER_EXTENSIONS:
+        if extension.uri not in known:
+            video.append(extension)
+
+
+def route_unknown_ssrcs_by_mid(router: RtpRouter) -> None:
+    """Make `router` route a packet of an SSRC it does not know by the packet's MID extension
+    (and remember the SSRC), where aiortc would route it only by a payload type no other
+    m-line uses. Idempotent."""
+    if getattr(router, "_meet_routes_by_mid", False):
+        return
+    route_by_ssrc = router.route_rtp
+    mid_table = router.mid_table
+    ssrc_table = router.ssrc_table
+
+    def route_rtp(packet: RtpPacket) -> Any:
+        receiver = route_by_ssrc(packet)
+        if receiver is None:
+            mid = packet.extensions.mid
+            if mid is not None:
+                receiver = mid_table.get(mid)
+                if receiver is not None:
+                    ssrc_table[packet.ssrc] = receiver
+        return receiver
+
+    router.route_rtp = route_rtp  # type: ignore[method-assign]
+    router._meet_routes_by_mid = True  # type: ignore[attr-defined]
+
+
+# SO_TIMESTAMPNS's control message: a struct timespec (seconds, nanoseconds) of CLOCK_REALTIME.
+# Python's socket module does not export the option; its value is Linux's asm-generic one
+# (include/uapi/asm-generic/socket.h), which x86-64 and arm64 use (some other architectures
+# number it differently: there the loop's own arrival times stay).
+SO_TIMESTAMPNS: int | None = getattr(socket, "SO_TIMESTAMPNS", None)
+if (
+    SO_TIMESTAMPNS is None
+    and sys.platform == "linux"
+    and platform.machine() in ("x86_64", "aarch64")
+):
+    SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("@qq")
+_ANCILLARY_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+# aiortc's clock counts milliseconds from the NTP epoch (1900); the kernel from 1970.
+_NTP_EPOCH_OFFSET_MS = 2208988800 * 1000
+
+
+# The standard library's selector event loop's UDP transport (not exported by asyncio).
+SELECTOR_DATAGRAM_TRANSPORT: type = selector_events._SelectorDatagramTransport  # type: ignore[attr-defined]
+
+
+class TimedDatagram(bytes):
+    """A received datagram and when the kernel received it, on aiortc's clock (ms since 1900).
+
+    Travels as the datagram itself through aioice's queue to the DTLS transport, which takes
+    the time off it (`use_kernel_arrival_times`)."""
+
+    arrival_ms: int | None = None
+
+
+def use_kernel_arrival_times(dtls: RTCDtlsTransport) -> bool:
+    """Give the RTP of `dtls` the kernel's receive time as its arrival time (what aiortc's
+    REMB estimator reads); False where the event loop's datagram transports are not the
+    selector's (uvloop), which keeps aiortc's own times. Idempotent."""
+    if getattr(dtls, "_meet_kernel_times", False):
+        return True
+    if SO_TIMESTAMPNS is None:
+        return False
+    ice = dtls.transport
+    protocols = list(ice._connection._protocols)
+    if not protocols or not all(_timestamp_datagrams(p) for p in protocols):
+        return False
+    receive = ice._recv
+    arrival: list[int | None] = [None]
+
+    async def recv() -> bytes:
+        data: bytes = await receive()
+        arrival[0] = getattr(data, "arrival_ms", None)
+        return data
+
+    handle_rtp_data = dtls._handle_rtp_data
+
+    async def handle_timed_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+        # _recv_next handles one datagram at a time: the last one received is this one.
+        kernel_ms = arrival[0]
+        await handle_rtp_data(
+            data, arrival_time_ms=arrival_time_ms if kernel_ms is None else kernel_ms
+        )
+
+    ice._recv = recv
+    dtls._handle_rtp_data = handle_timed_rtp_data  # type: ignore[method-assign]
+    dtls._meet_kernel_times = True  # type: ignore[attr-defined]
+    return True
+
+
+def _timestamp_datagrams(protocol: Any) -> bool:
+    """Read `protocol`'s socket with recvmsg and hand it TimedDatagrams (the selector event
+    loop's datagram transport, re-registered with the loop)."""
+    if getattr(protocol.transport, "_meet_timed", False):
+        return True
+    if not isinstance(protocol.transport, SELECTOR_DATAGRAM_TRANSPORT):
+        return False
+    transport: Any = protocol.transport
+    sock = transport._sock
+    assert SO_TIMESTAMPNS is not None
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    max_size = transport.max_size
+
+    def read_ready() -> None:
+        # asyncio's _SelectorDatagramTransport._read_ready, with recvmsg for the timestamp.
+        if transport._conn_lost:
+            return
+        try:
+            data, ancillary, _flags, addr = sock.recvmsg(max_size, _ANCILLARY_SPACE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            protocol.error_received(exc)
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            transport._fatal_error(exc, "Fatal read error on datagram transport")
+            return
+        datagram = TimedDatagram(data)
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                seconds, nanoseconds = _TIMESPEC.unpack_from(value)
+                datagram.arrival_ms = (
+                    seconds * 1000 + nanoseconds // 1_000_000 + _NTP_EPOCH_OFFSET_MS
+                )
+        protocol.datagram_received(datagram, addr)
+
+    loop = transport._loop
+    transport._read_ready = read_ready
+    loop._remove_reader(transport._sock_fd)
+    loop._add_reader(transport._sock_fd, read_ready)
+    transport._meet_timed = True
+    return True
 
 
 def receiver_stream_statistics(receiver: RTCRtpReceiver) -> dict[int, StreamStatistics]:

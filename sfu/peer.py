@@ -25,6 +25,7 @@ from sfu.negotiation import ReceiveTransport
 from sfu.producer import Producer
 from sfu.receiving import ReceiverBinding
 from sfu.sdp import SOURCES_BY_KIND, parse_sdp, primary_codec, validate_offer_media
+from sfu.simulcast import accept_layers, offered_layers
 
 if TYPE_CHECKING:
     from sfu.router import Router
@@ -82,6 +83,7 @@ class Peer:
         """Answer the browser's (re-)offer on the send transport and bring the producers in
         line with it: new sending mids produce, mids that stopped sending close theirs."""
         media_by_mid = validate_offer_media(parse_sdp(offer_sdp), sources)
+        layers = offered_layers(offer_sdp)
         async with self.send_lock:
             if self.closed:
                 raise EngineError("unknown_peer", "the peer left")
@@ -99,8 +101,8 @@ class Peer:
                     )
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
-            await self._update_producers(pc, media_by_mid, sources)
-            local_sdp = ice.announce(pc.localDescription.sdp)
+            await self._update_producers(pc, media_by_mid, sources, layers)
+            local_sdp = accept_layers(ice.announce(pc.localDescription.sdp), layers)
         return {
             "sdp": local_sdp,
             "producers": [
@@ -113,6 +115,7 @@ class Peer:
         pc: RTCPeerConnection,
         media_by_mid: dict[str, aiortc_sdp.MediaDescription],
         sources: dict[str, str],
+        layers: dict[str, list[str]],
     ) -> None:
         by_mid = {p.mid: p for p in self.producers.values()}
         for transceiver in pc.getTransceivers():
@@ -127,11 +130,12 @@ class Peer:
                 if codec is None:
                     continue
                 source = sources.get(mid) or SOURCES_BY_KIND[transceiver.kind][0]
-                orphan = self._orphan_producer(transceiver.kind, source, codec)
+                rids = layers.get(mid)
+                orphan = self._orphan_producer(transceiver.kind, source, codec, rids)
                 if orphan is not None:
                     orphan.reattach(self.bindings[mid], mid)
                 else:
-                    self._add_producer(transceiver, mid, source, codec)
+                    self._add_producer(transceiver, mid, source, codec, rids)
             elif not sending and existing is not None:
                 await existing.close(notify_owner=False)
         # Producers of a transport replaced by restartIce that the new offer did not
@@ -140,9 +144,11 @@ class Peer:
             await producer.close(notify_owner=True)
 
     def _orphan_producer(
-        self, kind: str, source: str, codec: RTCRtpCodecParameters
+        self, kind: str, source: str, codec: RTCRtpCodecParameters, rids: list[str] | None
     ) -> Producer | None:
-        """An open producer left without an m-line by restartIce that this one can carry on."""
+        """An open producer left without an m-line by restartIce that this one can carry on
+        (the same kind, source, codec and layers)."""
+        layer_rids: list[str | None] = list(rids) if rids else [None]
         return next(
             (
                 p
@@ -151,14 +157,20 @@ class Peer:
                 and p.kind == kind
                 and p.source == source
                 and codec_key(p.codec) == codec_key(codec)
+                and [layer.rid for layer in p.layers] == layer_rids
             ),
             None,
         )
 
     def _add_producer(
-        self, transceiver: RTCRtpTransceiver, mid: str, source: str, codec: RTCRtpCodecParameters
+        self,
+        transceiver: RTCRtpTransceiver,
+        mid: str,
+        source: str,
+        codec: RTCRtpCodecParameters,
+        rids: list[str] | None,
     ) -> Producer:
-        producer = Producer(self, transceiver.kind, source, mid, codec)
+        producer = Producer(self, transceiver.kind, source, mid, codec, rids)
         producer.attach(self.bindings[mid], mid)
         self.producers[producer.id] = producer
         self.router.producer_added(producer)

@@ -4,6 +4,10 @@ One `ReceiverBinding` per receiver of a send transport (one per publisher m-line
 aiortc's packet handling (hooks.install_forwarding_receiver: no jitter buffer, no decoder):
 REMB estimate, RTX unwrap, per-SSRC statistics for aiortc's Receiver Reports, NACK
 generation, then the packet goes to the send half (forwarding.fan_out) for its producer.
+
+A simulcast m-line brings one SSRC per layer (and one more per layer for RTX); no SDP line
+names them, so the first packets' rid (`rtp-stream-id`, or `repaired-rtp-stream-id` on RTX)
+tells which layer an SSRC carries. Packets of an SSRC no rid has named yet are dropped.
 """
 
 from __future__ import annotations
@@ -41,8 +45,10 @@ class ReceiverBinding:
         self.producer: Producer | None = None
         self.codecs: dict[int, RTCRtpCodecParameters] = {}
         self.rtx_ssrc: dict[int, int] = {}
-        self.nack = NackGenerator() if kind == "video" else None
+        # NACK bookkeeping per SSRC (a simulcast m-line has one per layer).
+        self.nacks: dict[int, NackGenerator] = {}
         self.streams: dict[int, StreamStatistics] = {}
+        self.layer_of_ssrc: dict[int, int] = {}
         self.retransmissions = 0
         self.nacks_sent = 0
         self._last_nack = 0.0
@@ -72,10 +78,13 @@ class ReceiverBinding:
             return
         if self.kind == "video":
             await hooks.feed_remb(self.receiver, packet, arrival_time_ms)
+        producer = self.producer
         if is_rtx(codec):
             original_ssrc = self.rtx_ssrc.get(packet.ssrc)
             apt = codec.parameters.get("apt")
-            if original_ssrc is None and len(self.rtx_ssrc) == 0 and self.nack is not None:
+            if original_ssrc is None and producer is not None and producer.simulcast:
+                original_ssrc = self._learn_rtx_ssrc(producer, packet)
+            elif original_ssrc is None and len(self.rtx_ssrc) == 0 and self.kind == "video":
                 original_ssrc = next(iter(self.streams), None)
             if original_ssrc is None or len(packet.payload) < 2 or not isinstance(apt, int):
                 return
@@ -85,11 +94,21 @@ class ReceiverBinding:
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
             codec = original_codec
             self.retransmissions += 1
+        layer_index = 0
+        if producer is not None and producer.simulcast:
+            found = self.layer_of_ssrc.get(packet.ssrc)
+            if found is None:
+                found = self._learn_layer(producer, packet)
+                if found is None:
+                    return  # no rid has named this SSRC's layer yet
+            layer_index = found
         stream = self.streams.get(packet.ssrc)
         if stream is None:
             stream = self.streams[packet.ssrc] = StreamStatistics(codec.clockRate)
         stream.add(packet)
-        nack = self.nack
+        nack = self.nacks.get(packet.ssrc)
+        if nack is None and self.kind == "video":
+            nack = self.nacks[packet.ssrc] = NackGenerator()
         if nack is not None:
             new_gap = nack.add(packet)
             # Repeat the NACK for what is still missing every interval: a lost retransmission
@@ -99,6 +118,23 @@ class ReceiverBinding:
                 self._last_nack = now
                 self.nacks_sent += 1
                 await hooks.send_nack(self.receiver, packet.ssrc, sorted(nack.missing))
-        producer = self.producer
         if producer is not None and codec_key(codec) == codec_key(producer.codec):
-            await fan_out(producer, packet)
+            await fan_out(producer, packet, layer_index)
+
+    def _learn_layer(self, producer: Producer, packet: RtpPacket) -> int | None:
+        rid = packet.extensions.rtp_stream_id
+        layer = producer.layer_of_rid(rid) if rid else None
+        if layer is None:
+            return None
+        self.layer_of_ssrc[packet.ssrc] = layer.index
+        layer.ssrc = packet.ssrc
+        return layer.index
+
+    def _learn_rtx_ssrc(self, producer: Producer, packet: RtpPacket) -> int | None:
+        """The media SSRC a simulcast RTX stream repairs, from its repaired-rtp-stream-id."""
+        rid = packet.extensions.repaired_rtp_stream_id
+        layer = producer.layer_of_rid(rid) if rid else None
+        if layer is None or layer.ssrc is None:
+            return None
+        self.rtx_ssrc[packet.ssrc] = layer.ssrc
+        return layer.ssrc

@@ -7,11 +7,14 @@ attribute and method signature listed in sfu/hooks.py on real instances.
 
 from __future__ import annotations
 
+import asyncio
+import asyncio.selector_events
 import inspect
 
 import aioice.ice
 import aiortc
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc import codecs as aiortc_codecs
 from aiortc import rtcrtpreceiver as aiortc_receiver_module
 from aiortc.rtcconfiguration import RTCConfiguration
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
@@ -52,6 +55,12 @@ def check_static() -> list[str]:
     _check_methods(RTCRtpSender, hooks.SENDER_METHODS, problems)
     _check_methods(RTCDtlsTransport, hooks.DTLS_TRANSPORT_METHODS, problems)
     _check_methods(RtpRouter, hooks.ROUTER_METHODS, problems)
+    _check_methods(hooks.SELECTOR_DATAGRAM_TRANSPORT, hooks.SELECTOR_DATAGRAM_METHODS, problems)
+    _check_methods(
+        asyncio.selector_events.BaseSelectorEventLoop, hooks.SELECTOR_LOOP_METHODS, problems
+    )
+    if hooks.SO_TIMESTAMPNS is None:
+        problems.append("no SO_TIMESTAMPNS here: publishers' arrival times would be the loop's")
     _check_methods(aioice.ice.CandidatePair, hooks.CANDIDATE_PAIR_METHODS, problems)
     _check_methods(aioice.ice.StunProtocol, hooks.STUN_PROTOCOL_METHODS, problems)
     if not isinstance(getattr(aioice.ice.CandidatePair, "remote_addr", None), property):
@@ -62,7 +71,10 @@ def check_static() -> list[str]:
     if host_params != ["use_ipv4", "use_ipv6"]:
         problems.append(f"aioice.ice.get_host_addresses{tuple(host_params)} changed")
     problems.extend(check_receive_statistics())
-    for name in ("mid", "abs_send_time", "audio_level"):
+    video_extensions = getattr(aiortc_codecs, "HEADER_EXTENSIONS", {}).get("video")
+    if not isinstance(video_extensions, list):
+        problems.append("aiortc.codecs.HEADER_EXTENSIONS['video'] is no longer a list")
+    for name in ("mid", "abs_send_time", "audio_level", "rtp_stream_id", "repaired_rtp_stream_id"):
         if not hasattr(HeaderExtensions(), name):
             problems.append(f"HeaderExtensions.{name} is missing")
     problems.extend(check_forwarded_serialization())
@@ -208,11 +220,41 @@ async def check_instances() -> list[str]:
         for name in hooks.ICE_CONNECTION_ATTRIBUTES:
             if not isinstance(getattr(connection, name, None), dict):
                 problems.append(f"aioice Connection instance lacks the dict {name}")
-        if not isinstance(getattr(transport, "_rtp_router", None), RtpRouter):
+        if not isinstance(getattr(connection, "_protocols", None), list):
+            problems.append("aioice Connection instance lacks the list _protocols")
+        problems.extend(await check_datagram_transport())
+        router = getattr(transport, "_rtp_router", None)
+        if not isinstance(router, RtpRouter):
             problems.append("RTCDtlsTransport instance lacks _rtp_router")
+        for name in hooks.ROUTER_ATTRIBUTES:
+            if not isinstance(getattr(router, name, None), dict):
+                problems.append(f"RtpRouter instance lacks the dict {name}")
     finally:
         await pc.close()
     return problems
+
+
+async def check_datagram_transport() -> list[str]:
+    """The running loop's UDP transport has what use_kernel_arrival_times replaces (uvloop's
+    does not, and is not touched: nothing to check there)."""
+    loop = asyncio.get_running_loop()
+    if not isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+        return []
+    transport, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+    )
+    try:
+        if not isinstance(transport, hooks.SELECTOR_DATAGRAM_TRANSPORT):
+            return [
+                "the selector loop's datagram transport is no longer _SelectorDatagramTransport"
+            ]
+        return [
+            f"the selector loop's datagram transport lacks {name}"
+            for name in hooks.SELECTOR_DATAGRAM_ATTRIBUTES
+            if not hasattr(transport, name)
+        ]
+    finally:
+        transport.close()
 
 
 async def run_selftest() -> None:

@@ -7,6 +7,7 @@ figures from the consumer's meter, its slot and the subscriber's Receiver Report
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiortc import RTCPeerConnection
@@ -68,6 +69,9 @@ def _producer_stats(producer: Producer) -> dict[str, Any]:
         "keyframe_requests": producer.keyframe_requests,
         "consumers": len(producer.consumers),
         "rtt_ms": None,
+        "layers": [layer.describe(time.monotonic()) for layer in producer.layers]
+        if producer.simulcast
+        else [],
     }
 
 
@@ -89,6 +93,7 @@ async def _consumer_stats(consumer: Consumer) -> dict[str, Any]:
     slot = consumer.slot
     return {
         **consumer.describe(),
+        **consumer.describe_layers(),
         "forwarding": consumer.forwarding,
         "packets": consumer.meter.packets,
         "bytes": consumer.meter.bytes,

@@ -53,6 +53,7 @@ class MediaRelay:
             "requestConsumerKeyFrame": self._consumer_request(
                 self.context.gateway.request_consumer_keyframe
             ),
+            "setConsumerView": self._set_consumer_view,
             "restartIce": self._restart_ice,
             "getStats": self._get_stats,
         }
@@ -149,6 +150,15 @@ class MediaRelay:
             return {}
 
         return handle
+
+    async def _set_consumer_view(self, request: Request) -> dict[str, Any]:
+        peer_id = self.context.require_joined()
+        data = request.data
+        consumer_id = protocol.check_object_id(protocol.field(data, "consumerId"), "consumerId")
+        width = protocol.check_view_pixels(protocol.field(data, "width"), "width")
+        height = protocol.check_view_pixels(protocol.field(data, "height"), "height")
+        await self.context.gateway.set_consumer_view(peer_id, consumer_id, width, height)
+        return {}
 
     async def _restart_ice(self, request: Request) -> dict[str, Any]:
         peer_id = self.context.require_joined()

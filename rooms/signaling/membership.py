@@ -24,6 +24,7 @@ from rooms.signaling import node_watch, protocol, shapes
 from rooms.signaling.context import ConnectionContext, RequestHandler, State
 from rooms.signaling.media_relay import MediaRelay
 from rooms.signaling.protocol import ProtocolError, Request
+from sfu.app_settings import app_settings as sfu_settings
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,8 @@ class Membership:
             "canModerate": context.admission.may_moderate,
             "peers": shapes.peer_list(peers, peer_id, sfu_join),
             "iceServers": shapes.ice_servers_for_browsers(),
+            # Publish the camera as simulcast layers (docs/protocol.md, "Simulcast").
+            "simulcast": sfu_settings.SIMULCAST,
             "chat": {"messages": recent_chat},
             # The participant was still present (a reconnect inside the grace period): the
             # others saw no peerClosed/newPeer. Media always starts afresh: the SFU's join

@@ -19,6 +19,8 @@ MAX_FRAME_BYTES = 64 * 1024
 MAX_ID_LENGTH = 64
 MAX_DISPLAY_NAME_LENGTH = 100
 MAX_SOURCES = 8
+# setConsumerView's width and height: an 8K display's width is the most that makes sense.
+MAX_VIEW_PIXELS = 8192
 
 # WebSocket close codes (docs/protocol.md). All in 4000-4999: daphne (autobahn) sends only 1000
 # and 3000-4999, so RFC 6455's 1009 "too big" and 1011 "server error" never reached a browser.
@@ -196,6 +198,15 @@ def check_object_id(value: object, field: str) -> str:
     """A producer or consumer id as the SFU hands them out."""
     if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LENGTH:
         raise ProtocolError("invalid_data", f"{field} must be a string of 1 to 64 characters")
+    return value
+
+
+def check_view_pixels(value: object, field: str) -> int:
+    """A video's width or height on screen, in device pixels (0: not shown)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VIEW_PIXELS:
+        raise ProtocolError(
+            "invalid_data", f"{field} must be an integer from 0 to {MAX_VIEW_PIXELS} (pixels)"
+        )
     return value
 
 

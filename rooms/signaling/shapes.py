@@ -163,6 +163,17 @@ def _producer_stats(producer: ProducerStats) -> Shape:
         "keyframeRequests": producer["keyframe_requests"],
         "consumers": producer["consumers"],
         "rttMs": producer["rtt_ms"],
+        "layers": [
+            {
+                "rid": layer["rid"],
+                "width": layer["width"],
+                "height": layer["height"],
+                "active": layer["active"],
+                "bitrateBps": layer["bitrate_bps"],
+                "keyframeRequests": layer["keyframe_requests"],
+            }
+            for layer in producer["layers"]
+        ],
     }
 
 
@@ -187,4 +198,9 @@ def _consumer_stats(consumer: ConsumerStats) -> Shape:
         "rttMs": consumer["rtt_ms"],
         "keyframeRequests": consumer["keyframe_requests"],
         "retransmissionsSent": consumer["retransmissions_sent"],
+        "layer": consumer["layer"],
+        "targetLayer": consumer["target_layer"],
+        "layerSwitches": consumer["layer_switches"],
+        "viewWidth": consumer["view_width"],
+        "viewHeight": consumer["view_height"],
     }

@@ -42,6 +42,7 @@ METHODS = [
     "pauseConsumer",
     "resumeConsumer",
     "requestConsumerKeyFrame",
+    "setConsumerView",
     "restartIce",
     "getStats",
     "changeDisplayName",

@@ -106,3 +106,48 @@ async def test_muterequested_pauses_the_microphone_and_tells_the_participant() -
     finally:
         await moderator.close()
         await speaker.close()
+
+
+async def test_setconsumerview_stops_a_hidden_video_and_refuses_sizes_that_are_not_pixels() -> None:
+    host = await User.objects.acreate(email=f"pub-{uuid.uuid4().hex[:6]}@example.org")
+    viewer = await User.objects.acreate(email=f"sub-{uuid.uuid4().hex[:6]}@example.org")
+    meeting = await sync_to_async(Meeting.objects.create)(host=host, title="Views")
+    publisher = await participant(meeting, host, "Publisher")
+    subscriber = await participant(meeting, viewer, "Subscriber")
+    try:
+        await publisher.publish({"camera": VideoStreamTrack()})
+        await wait_until(lambda: subscriber.frames.get("video", 0) >= 5, 40, "decoded frames")
+        [consumer] = subscriber.consumers.values()
+        consumer_id = consumer["consumerId"]
+        client = subscriber.client
+        for bad in ({"width": -1}, {"height": 8193}, {"width": "640"}, {"height": None}):
+            frame = await client.request_frame(
+                "setConsumerView", {"consumerId": consumer_id, "width": 640, "height": 360, **bad}
+            )
+            assert (frame["ok"], frame["errorCode"]) == (False, "invalid_data"), bad
+        frame = await client.request_frame(
+            "setConsumerView", {"consumerId": "nope", "width": 1, "height": 1}
+        )
+        assert (frame["ok"], frame["errorCode"]) == (False, "unknown_consumer")
+
+        await client.request(
+            "setConsumerView", {"consumerId": consumer_id, "width": 0, "height": 0}
+        )
+        [stats] = (await client.request("getStats"))["consumers"]
+        assert (stats["forwarding"], stats["viewWidth"], stats["viewHeight"]) == (False, 0, 0)
+        stopped_at = stats["packets"]
+
+        await client.request(
+            "setConsumerView", {"consumerId": consumer_id, "width": 640, "height": 480}
+        )
+        shown_at = subscriber.frames["video"]
+        await wait_until(lambda: subscriber.frames["video"] > shown_at + 5, 40, "frames again")
+        [stats] = (await client.request("getStats"))["consumers"]
+        assert stats["forwarding"]
+        assert stats["packets"] > stopped_at
+        assert (stats["viewWidth"], stats["viewHeight"]) == (640, 480)
+        # A one-layer producer (aiortc sends no simulcast): layer 0, whatever the view.
+        assert (stats["layer"], stats["targetLayer"], stats["layerSwitches"]) == (0, 0, 0)
+    finally:
+        await publisher.close()
+        await subscriber.close()

@@ -120,6 +120,17 @@ def test_stats_are_camel_cased_field_by_field() -> None:
         "keyframe_requests": 12,
         "consumers": 13,
         "rtt_ms": None,
+        "layers": [
+            {
+                "rid": "q",
+                "ssrc": 1234,
+                "width": 320,
+                "height": 180,
+                "active": True,
+                "bitrate_bps": 20,
+                "keyframe_requests": 21,
+            }
+        ],
     }
     consumer: ConsumerStats = {
         **CONSUMER,
@@ -132,6 +143,11 @@ def test_stats_are_camel_cased_field_by_field() -> None:
         "rtt_ms": 1.5,
         "keyframe_requests": 18,
         "retransmissions_sent": 19,
+        "layer": 0,
+        "target_layer": 2,
+        "layer_switches": 22,
+        "view_width": 640,
+        "view_height": 360,
     }
     stats: StatsReply = {
         "transports": [transport],
@@ -169,6 +185,16 @@ def test_stats_are_camel_cased_field_by_field() -> None:
                     "keyframeRequests": 12,
                     "consumers": 13,
                     "rttMs": None,
+                    "layers": [
+                        {
+                            "rid": "q",
+                            "width": 320,
+                            "height": 180,
+                            "active": True,
+                            "bitrateBps": 20,
+                            "keyframeRequests": 21,
+                        }
+                    ],
                 }
             ],
             "consumers": [
@@ -190,6 +216,11 @@ def test_stats_are_camel_cased_field_by_field() -> None:
                     "rttMs": 1.5,
                     "keyframeRequests": 18,
                     "retransmissionsSent": 19,
+                    "layer": 0,
+                    "targetLayer": 2,
+                    "layerSwitches": 22,
+                    "viewWidth": 640,
+                    "viewHeight": 360,
                 }
             ],
         }

@@ -110,6 +110,11 @@ async def test_malformed_requests_get_error_replies_and_the_node_stays_up(
             assert await error_of(node, method, {**base, "consumer_id": "nope"}) == (
                 "unknown_consumer"
             )
+        view = {**base, "consumer_id": "nope", "width": 640, "height": 360}
+        assert await error_of(node, "setConsumerView", view) == "unknown_consumer"
+        for bad in ({"width": -1}, {"height": 8193}, {"width": "640"}, {"height": True}, {}):
+            request_data = {**view, **bad} if bad else {**base, "consumer_id": "nope"}
+            assert await error_of(node, "setConsumerView", request_data) == "bad_request"
         assert (
             await error_of(
                 node, "receiveAnswer", {**base, "negotiation_id": "n1", "sdp": "v=0\r\n"}
@@ -124,6 +129,21 @@ async def test_malformed_requests_get_error_replies_and_the_node_stays_up(
         assert await error_of(node, "produce", {**base, "sdp": offer, "sources": {"0": "mic"}}) == (
             "bad_request"
         )
+        # Simulcast lines that cannot work.
+        for lines in (
+            "a=simulcast:send q;h\r\na=rid:q send\r\n",  # h has no a=rid
+            "a=rid:q send\r\na=rid:h send\r\na=simulcast:recv q;h\r\n",
+            "a=rid:q!x send\r\na=simulcast:send q!x\r\n",
+            "a=rid:q recv\r\na=simulcast:send q\r\n",
+        ):
+            bad_offer = offer.replace("a=mid:0\r\n", "a=mid:0\r\n" + lines)
+            assert bad_offer != offer
+            assert (
+                await error_of(
+                    node, "produce", {**base, "sdp": bad_offer, "sources": {"0": "camera"}}
+                )
+                == "bad_sdp"
+            )
         assert (
             await error_of(node, "receiveAnswer", {**base, "negotiation_id": "n1", "sdp": offer})
             == "unknown_negotiation"

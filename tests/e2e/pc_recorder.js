@@ -18,7 +18,7 @@
   window.__mediaStats = async () => {
     const result = {
       videoFramesDecoded: 0, videoInbound: [], audioPacketsReceived: 0, audioInbound: [],
-      videoFramesEncoded: 0, connections: connections.length,
+      videoFramesEncoded: 0, videoOutbound: [], connections: connections.length,
       states: connections.map((pc) => pc.connectionState),
     };
     for (const pc of connections) {
@@ -31,6 +31,9 @@
             mid: stat.mid, trackIdentifier: stat.trackIdentifier,
             framesDecoded: stat.framesDecoded || 0, frameWidth: stat.frameWidth || 0,
             frameHeight: stat.frameHeight || 0, packetsReceived: stat.packetsReceived || 0,
+            bytesReceived: stat.bytesReceived || 0, freezeCount: stat.freezeCount || 0,
+            totalFreezesDuration: stat.totalFreezesDuration || 0,
+            keyFramesDecoded: stat.keyFramesDecoded || 0, pliCount: stat.pliCount || 0,
           });
         } else if (stat.type === "inbound-rtp" && stat.kind === "audio") {
           result.audioPacketsReceived += stat.packetsReceived || 0;
@@ -39,6 +42,12 @@
           });
         } else if (stat.type === "outbound-rtp" && stat.kind === "video") {
           result.videoFramesEncoded += stat.framesEncoded || 0;
+          result.videoOutbound.push({
+            mid: stat.mid, rid: stat.rid || null, framesEncoded: stat.framesEncoded || 0,
+            frameWidth: stat.frameWidth || 0, frameHeight: stat.frameHeight || 0,
+            bytesSent: stat.bytesSent || 0, keyFramesEncoded: stat.keyFramesEncoded || 0,
+            qualityLimitationReason: stat.qualityLimitationReason || null,
+          });
         }
       }
     }

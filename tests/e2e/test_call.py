@@ -397,8 +397,9 @@ def test_prejoin_shows_preview_level_meter_and_devices(
     alice = participants("Alice")
     alice.open(meeting_url(alice))
     page = alice.page
+    # The camera is opened at 1280x720 (the top simulcast layer).
     poll(
-        lambda: page.locator("#preview-video").evaluate("v => v.videoWidth") == 640,
+        lambda: page.locator("#preview-video").evaluate("v => v.videoWidth") == 1280,
         MEDIA_TIMEOUT,
         "the camera preview",
     )

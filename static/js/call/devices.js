@@ -1,6 +1,7 @@
 // Local capture: camera and microphone tracks, device lists, the microphone level meter.
 
-const CAMERA_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } };
+// 720p where the camera offers it: the top simulcast layer (static/js/call/media.js).
+const CAMERA_CONSTRAINTS = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
 
 export class LocalDevices extends EventTarget {
   constructor() {

@@ -25,6 +25,9 @@ import { QualityMonitor } from "./quality.js";
 import { SignalingClient } from "./signaling.js";
 import { TileGrid } from "./tiles.js";
 import { uuid } from "./util.js";
+import { ViewReporter } from "./views.js";
+
+const RECEIVE_RESOLUTION_KEY = "meet.receiveResolution";
 
 const QUALITY_INTERVAL_MS = 2000;
 // join errors that trying again cannot fix (rooms/signaling/admission.py): the ended screen says
@@ -67,6 +70,11 @@ class Call {
     this.signaling = null;
     this.media = null;
     this.iceServers = [];
+    this.simulcast = false;
+    // Tells the SFU how each remote video is shown (its size picks the simulcast layer).
+    this.views = new ViewReporter((consumerId, width, height) => (
+      this.signaling ? this.signaling.request("setConsumerView", { consumerId, width, height }) : Promise.resolve()
+    ));
     this.qualityTimer = 0;
     this.quality = new QualityMonitor();
     this.firstFrameMarked = false;
@@ -155,6 +163,26 @@ class Call {
     $("#speaker-select", this.root).parentElement.hidden = !canPickSpeaker;
   }
 
+  // "Receive resolution": a cap on every video this person receives, kept in this browser.
+  _bindReceiveResolution(select) {
+    let saved = "0";
+    try {
+      saved = localStorage.getItem(RECEIVE_RESOLUTION_KEY) || "0";
+    } catch {
+      // Storage refused (private mode): the default, for this visit.
+    }
+    if ([...select.options].some((option) => option.value === saved)) select.value = saved;
+    this.views.setMaxHeight(Number(select.value));
+    select.addEventListener("change", () => {
+      this.views.setMaxHeight(Number(select.value));
+      try {
+        localStorage.setItem(RECEIVE_RESOLUTION_KEY, select.value);
+      } catch {
+        // Not kept: it still applies now.
+      }
+    });
+  }
+
   _bindUi() {
     const root = this.root;
     root.addEventListener("click", (event) => {
@@ -180,6 +208,7 @@ class Call {
     $("#camera-select", root).addEventListener("change", (event) => this._switchCamera(event.target.value));
     $("#mic-select", root).addEventListener("change", (event) => this._switchMic(event.target.value));
     $("#speaker-select", root).addEventListener("change", (event) => this.tiles.setSpeaker(event.target.value));
+    this._bindReceiveResolution($("#receive-resolution", root));
     document.addEventListener("keydown", (event) => {
       if (!(event.ctrlKey || event.metaKey) || event.altKey || event.shiftKey) return;
       const key = event.key.toLowerCase();
@@ -405,6 +434,7 @@ class Call {
     this.chat.setModerator(moderator);
     if (this.people.moderator) this._loadLobby();
     this.iceServers = Array.isArray(data.iceServers) ? data.iceServers : [];
+    this.simulcast = data.simulcast === true;
     const seen = new Set([this.peerId]);
     for (const peer of data.peers || []) {
       seen.add(peer.peerId);
@@ -424,7 +454,7 @@ class Call {
     $("#in-call", this.root).hidden = false;
     this.root.classList.add("call-active");
     // The same camera / microphone / speaker pickers, now in the in-call settings panel.
-    $("#settings-body", this.root).append($("#device-pickers", this.root));
+    $("#settings-body", this.root).prepend($("#device-pickers", this.root));
     this.meter.detach();
     $("#preview-video", this.root).srcObject = null;
     this.tiles.addPeer(this.peerId, this.displayName, { isLocal: true });
@@ -456,7 +486,7 @@ class Call {
   }
 
   _newMediaSession() {
-    this.media = new MediaSession(this.signaling, { iceServers: this.iceServers });
+    this.media = new MediaSession(this.signaling, { iceServers: this.iceServers, simulcast: this.simulcast });
     this.media.addEventListener("consumer", (event) => this._onConsumer(event.detail));
     this.media.addEventListener("consumerclosed", (event) => this._onConsumerClosed(event.detail));
     this.media.addEventListener("connectionfailed", () => this._recoverMedia());
@@ -608,9 +638,11 @@ class Call {
     } else if (consumer.source === "screen") {
       const peer = this.peers.get(consumer.peerId);
       this.tiles.setScreen(consumer.peerId, consumer.track, `${peer.displayName} is presenting`);
+      this.views.watch(consumer.consumerId, this.tiles.screenVideoOf(consumer.peerId));
     } else {
       this.tiles.setVideo(consumer.peerId, consumer.track);
       this.tiles.setCameraOff(consumer.peerId, Boolean(consumer.producerPaused));
+      this.views.watch(consumer.consumerId, this.tiles.videoOf(consumer.peerId));
       this._markFirstFrame(consumer.peerId);
     }
   }
@@ -627,6 +659,7 @@ class Call {
 
   _onConsumerClosed(consumer) {
     this.orphanConsumers.delete(consumer.consumerId);
+    this.views.unwatch(consumer.consumerId);
     if (consumer.kind === "audio") {
       this.tiles.removeAudio(consumer.consumerId);
     } else if (consumer.source === "screen") {

@@ -10,6 +10,17 @@
 
 const ICE_GATHERING_CAP_MS = 3000;
 
+// The camera's simulcast layers, lowest first as the SFU expects (docs/protocol.md): from a
+// 1280x720 capture about 320x180, 640x360 and 1280x720. The SFU forwards each viewer the one
+// its tile needs; a browser short of CPU or uplink stops sending the top ones by itself.
+export const SIMULCAST_ENCODINGS = [
+  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+// Without simulcast one stream serves every viewer: the 720p capture is sent at about 480p.
+const SINGLE_ENCODING = [{ scaleResolutionDownBy: 1.5, maxBitrate: 900_000 }];
+
 function waitForIceGathering(pc, capMs = ICE_GATHERING_CAP_MS) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
@@ -35,10 +46,11 @@ class SerialQueue {
 }
 
 export class MediaSession extends EventTarget {
-  constructor(signaling, { iceServers = [] } = {}) {
+  constructor(signaling, { iceServers = [], simulcast = false } = {}) {
     super();
     this.signaling = signaling;
     this.iceServers = iceServers;
+    this.simulcast = simulcast;
     this.sendPc = null;
     this.recvPc = null;
     // source ("mic" | "camera" | "screen") -> {transceiver, track, producerId, paused}
@@ -75,7 +87,12 @@ export class MediaSession extends EventTarget {
         const track = tracks[source] || null;
         if (track) stream.addTrack(track);
         const kind = source === "mic" ? "audio" : "video";
-        const transceiver = this.sendPc.addTransceiver(track || kind, { direction: "sendonly", streams: [stream] });
+        const init = { direction: "sendonly", streams: [stream] };
+        if (kind === "video") {
+          const encodings = this.simulcast ? SIMULCAST_ENCODINGS : SINGLE_ENCODING;
+          init.sendEncodings = encodings.map((encoding) => ({ ...encoding }));
+        }
+        const transceiver = this.sendPc.addTransceiver(track || kind, init);
         this.outgoing.set(source, {
           transceiver, track, producerId: null, paused: Boolean(paused[source]) || !track,
         });
@@ -147,12 +164,14 @@ export class MediaSession extends EventTarget {
     this.dispatchEvent(new Event("producerschanged"));
   }
 
-  // There is no simulcast through the SFU, so a camera scaled down under CPU or bandwidth
-  // pressure is scaled down for everyone: keep its (already modest) resolution and let the frame
-  // rate give way instead. Screens keep their detail the same way.
+  // One stream serves every viewer of a screen (and of a camera without simulcast), so one that
+  // is scaled down under CPU or bandwidth pressure is scaled down for everyone: keep its
+  // resolution and let the frame rate give way instead. A simulcast camera keeps the browser's
+  // balance: its viewers already get the layer they need.
   async _keepResolution(out) {
     const sender = out.transceiver.sender;
     if (!sender.track || sender.track.kind !== "video" || !out.transceiver.mid) return;
+    if (this.simulcast && out === this.outgoing.get("camera")) return;
     try {
       const parameters = sender.getParameters();
       if (parameters.degradationPreference === "maintain-resolution") return;

@@ -130,6 +130,11 @@ export class TileGrid {
     return tile ? tile.video : null;
   }
 
+  screenVideoOf(peerId) {
+    const screen = this.screens.get(peerId);
+    return screen ? screen.video : null;
+  }
+
   // The camera of this peer is paused (or off): show the initial instead of a frozen frame.
   setCameraOff(peerId, off) {
     const tile = this.tiles.get(peerId);
