@@ -16,6 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from sfu.forwarding import RateMeter
 
+# A viewer NACKing more than this share of the packets it was sent gets a lower layer...
+LOSS_STEP_DOWN = 0.1
+# ... and may try one layer up after this long NACKing less than LOSS_STEP_UP.
+LOSS_STEP_UP = 0.02
+LOSS_RECOVER_SECONDS = 10.0
+# Fewer packets than this in a check say nothing about loss.
+LOSS_MIN_PACKETS = 10
+
 if TYPE_CHECKING:
     from sfu.forwarding import SendSlot
     from sfu.peer import Peer
@@ -36,6 +44,7 @@ class Consumer:
         self.slot: SendSlot | None = None
         # The slot's retransmission count when this consumer took it (slots are reused).
         self.slot_retransmissions_before = 0
+        self.slot_retransmissions_skipped_before = 0
         self.meter = RateMeter()
         self.keyframe_requests = 0
         self.forwarding = False
@@ -46,6 +55,11 @@ class Consumer:
         self.layer = -1
         self.target_layer = -1
         self.layer_switches = 0
+        # The highest layer this viewer's losses allow (None: any); see review_losses.
+        self.loss_cap: int | None = None
+        self._loss_cap_since = 0.0
+        self._packets_seen = 0
+        self._nacks_seen = 0
 
     @property
     def hidden(self) -> bool:
@@ -80,6 +94,35 @@ class Consumer:
         else:
             producer.request_keyframe()
 
+    def review_losses(self, now: float, top_layer: int) -> None:
+        """Every LAYER_CHECK_SECONDS (simulcast): a viewer that NACKs more than
+        LOSS_STEP_DOWN of what it was sent is capped one layer below the one it gets; after
+        LOSS_RECOVER_SECONDS of NACKing less than LOSS_STEP_UP it may go one layer up again.
+        Its link is what is short, so a lower layer helps it; key frames would not."""
+        slot = self.slot
+        if slot is None or slot.output is None:
+            return
+        packets = self.meter.packets
+        nacks = slot.retransmissions + slot.retransmissions_skipped
+        sent, nacked = packets - self._packets_seen, nacks - self._nacks_seen
+        self._packets_seen, self._nacks_seen = packets, nacks
+        if sent < LOSS_MIN_PACKETS:
+            return
+        ratio = nacked / sent
+        current = self.layer if self.layer >= 0 else top_layer
+        if ratio > LOSS_STEP_DOWN and current > 0:
+            capped = current - 1
+            if self.loss_cap is None or capped < self.loss_cap:
+                self.loss_cap = capped
+            self._loss_cap_since = now
+        elif (
+            self.loss_cap is not None
+            and ratio < LOSS_STEP_UP
+            and now - self._loss_cap_since >= LOSS_RECOVER_SECONDS
+        ):
+            self.loss_cap = None if self.loss_cap + 1 >= top_layer else self.loss_cap + 1
+            self._loss_cap_since = now
+
     def set_view(self, width: int, height: int) -> None:
         """The subscriber shows the video at width x height device pixels (0 x 0: not at all)."""
         self.view_width = width
@@ -112,6 +155,7 @@ class Consumer:
             "layer": layer,
             "target_layer": target,
             "layer_switches": self.layer_switches,
+            "loss_cap": self.loss_cap,
             "view_width": self.view_width,
             "view_height": self.view_height,
         }
@@ -132,6 +176,7 @@ class Consumer:
         slot.restart_stream()
         self.slot = slot
         self.slot_retransmissions_before = slot.retransmissions
+        self.slot_retransmissions_skipped_before = slot.retransmissions_skipped
 
     def lose_slot(self) -> None:
         """The receive transport was replaced (ICE restart): offered again on the new one."""

@@ -182,9 +182,11 @@ class ConsumerStats(ConsumerInfo):
     rtt_ms: float | None
     keyframe_requests: int
     retransmissions_sent: int
+    retransmissions_skipped: int  # NACKs not answered: resent within an RTT, or over budget
     layer: int  # the producer's layer forwarded now (-1: none; a one-layer producer's is 0)
     target_layer: int  # the layer it moves to at that layer's next key frame
     layer_switches: int
+    loss_cap: int | None  # the highest layer the viewer's losses allow now (None: any)
     view_width: int | None  # as setConsumerView reported (None: never)
     view_height: int | None
 

@@ -202,6 +202,12 @@ class SendSlot:
         """Packets this slot has sent again because the subscriber NACKed them."""
         return 0 if self.output is None else self.output.retransmissions
 
+    @property
+    def retransmissions_skipped(self) -> int:
+        """NACKed packets not sent again: resent within a round trip already, or over the
+        retransmission budget."""
+        return 0 if self.output is None else self.output.retransmissions_skipped
+
     def start(
         self, output: SenderOutput, payload_type: int | None, clock_rate: int, mid: str | None
     ) -> None:

@@ -40,6 +40,7 @@ import platform
 import socket
 import struct
 import sys
+import time
 from asyncio import selector_events
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -94,6 +95,7 @@ SENDER_ATTRIBUTES = (
     "_RTCRtpSender__packet_count",
     "_RTCRtpSender__rtx_payload_type",
     "_RTCRtpSender__rtx_sequence_number",
+    "_RTCRtpSender__rtt",
     "_ssrc",
     "_rtx_ssrc",
     "_stream_id",
@@ -386,6 +388,17 @@ async def feed_remb(receiver: RTCRtpReceiver, packet: RtpPacket, arrival_time_ms
         )
 
 
+# Retransmission restraint (issue 13): a packet is sent again at most once per round trip
+# (aiortc's smoothed RTT from the subscriber's reports; this until it has one), and
+# retransmissions may use at most this share of what the slot sent as media (a token bucket
+# filled by every media packet, so a viewer whose link is full gets a lower layer, not a storm).
+RETRANSMIT_UNKNOWN_RTT_SECONDS = 0.1
+RETRANSMIT_MIN_INTERVAL_SECONDS = 0.01
+RETRANSMIT_SHARE = 0.5
+RETRANSMIT_BUDGET_BYTES = 60_000
+monotonic = time.monotonic  # tests step it
+
+
 class SenderOutput:
     """Raw-packet output through an RTCRtpSender that aiortc has started (sender.send ran).
 
@@ -410,6 +423,9 @@ class SenderOutput:
         self._pair: aioice.ice.CandidatePair | None = None
         self._remote_addr: tuple[str, int] = ("", 0)
         self.retransmissions = 0  # NACKed packets sent again (as RTX where negotiated)
+        self.retransmissions_skipped = 0  # NACKs not answered: resent within an RTT, or over budget
+        self._resent_at: dict[int, float] = {}
+        self._retransmit_budget = float(RETRANSMIT_BUDGET_BYTES) * RETRANSMIT_SHARE
         sender._retransmit = self._retransmit  # type: ignore[method-assign]
 
     def send(
@@ -421,6 +437,10 @@ class SenderOutput:
         """
         self._send_datagram(data)
         self._history[sequence_number % RTP_HISTORY_SIZE] = data
+        budget = self._retransmit_budget + len(data) * RETRANSMIT_SHARE
+        self._retransmit_budget = (
+            budget if budget < RETRANSMIT_BUDGET_BYTES else RETRANSMIT_BUDGET_BYTES
+        )
         sender = self.sender
         sender._RTCRtpSender__ntp_timestamp = ntp_time  # type: ignore[attr-defined]
         sender._RTCRtpSender__rtp_timestamp = timestamp  # type: ignore[attr-defined]
@@ -447,11 +467,27 @@ class SenderOutput:
         dtls._RTCDtlsTransport__tx_packets += 1  # type: ignore[attr-defined]
 
     async def _retransmit(self, sequence_number: int) -> None:
-        """aiortc's `RTCRtpSender._retransmit`, from the plaintext history."""
+        """aiortc's `RTCRtpSender._retransmit`, from the plaintext history, with restraint:
+        not again within a round trip of the last time, not beyond the retransmission budget."""
         data = self._history.get(sequence_number % RTP_HISTORY_SIZE)
         if data is None or int.from_bytes(data[2:4], "big") != sequence_number:
             return
         sender = self.sender
+        now = monotonic()
+        rtt = sender._RTCRtpSender__rtt  # type: ignore[attr-defined]
+        interval = RETRANSMIT_UNKNOWN_RTT_SECONDS if rtt is None else rtt
+        last = self._resent_at.get(sequence_number)
+        if last is not None and now - last < max(interval, RETRANSMIT_MIN_INTERVAL_SECONDS):
+            self.retransmissions_skipped += 1
+            return
+        if self._retransmit_budget < len(data):
+            self.retransmissions_skipped += 1
+            return
+        self._retransmit_budget -= len(data)
+        if len(self._resent_at) >= 2 * RTP_HISTORY_SIZE:
+            # Bounded: forget what is past any round trip.
+            self._resent_at = {seq: at for seq, at in self._resent_at.items() if now - at < 1.0}
+        self._resent_at[sequence_number] = now
         rtx_payload_type = sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
         if rtx_payload_type is not None:
             rtx_sequence_number = sender._RTCRtpSender__rtx_sequence_number  # type: ignore[attr-defined]

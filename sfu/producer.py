@@ -154,14 +154,18 @@ class Producer:
         """Choose each consumer's layer again; ask for a key frame of each layer a consumer
         should move to (the move itself happens at that key frame, in fan_out)."""
         self.next_layer_check = now + LAYER_CHECK_SECONDS
+        top = len(self.layers) - 1
         for consumer in self.consumers.values():
             if consumer.forwarding:
+                consumer.review_losses(now, top)
                 self.retarget(consumer, now)
 
     def retarget(self, consumer: Consumer, now: float) -> None:
         target = choose_layer(
             self.layers, consumer.view_height, now, consumer.layer, self.first_packet
         )
+        if consumer.loss_cap is not None:
+            target = min(target, consumer.loss_cap)
         consumer.target_layer = target
         if target != consumer.layer:
             self.request_keyframe(target)

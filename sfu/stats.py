@@ -105,6 +105,11 @@ async def _consumer_stats(consumer: Consumer) -> dict[str, Any]:
         "retransmissions_sent": (
             slot.retransmissions - consumer.slot_retransmissions_before if slot is not None else 0
         ),
+        "retransmissions_skipped": (
+            slot.retransmissions_skipped - consumer.slot_retransmissions_skipped_before
+            if slot is not None
+            else 0
+        ),
     }
 
 

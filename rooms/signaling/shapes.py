@@ -198,9 +198,11 @@ def _consumer_stats(consumer: ConsumerStats) -> Shape:
         "rttMs": consumer["rtt_ms"],
         "keyframeRequests": consumer["keyframe_requests"],
         "retransmissionsSent": consumer["retransmissions_sent"],
+        "retransmissionsSkipped": consumer["retransmissions_skipped"],
         "layer": consumer["layer"],
         "targetLayer": consumer["target_layer"],
         "layerSwitches": consumer["layer_switches"],
+        "lossCap": consumer["loss_cap"],
         "viewWidth": consumer["view_width"],
         "viewHeight": consumer["view_height"],
     }

@@ -143,9 +143,11 @@ def test_stats_are_camel_cased_field_by_field() -> None:
         "rtt_ms": 1.5,
         "keyframe_requests": 18,
         "retransmissions_sent": 19,
+        "retransmissions_skipped": 23,
         "layer": 0,
         "target_layer": 2,
         "layer_switches": 22,
+        "loss_cap": 1,
         "view_width": 640,
         "view_height": 360,
     }
@@ -216,9 +218,11 @@ def test_stats_are_camel_cased_field_by_field() -> None:
                     "rttMs": 1.5,
                     "keyframeRequests": 18,
                     "retransmissionsSent": 19,
+                    "retransmissionsSkipped": 23,
                     "layer": 0,
                     "targetLayer": 2,
                     "layerSwitches": 22,
+                    "lossCap": 1,
                     "viewWidth": 640,
                     "viewHeight": 360,
                 }

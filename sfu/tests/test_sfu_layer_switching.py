@@ -10,6 +10,7 @@ send simulcast) and the slot's datagrams are kept instead of protected and sent.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,7 +20,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import HeaderExtensions, RtpPacket
 
 from sfu import vp8
-from sfu.consumer import Consumer
+from sfu.consumer import LOSS_RECOVER_SECONDS, Consumer
 from sfu.forwarding import fan_out
 from sfu.peer import Peer
 from sfu.producer import Producer
@@ -210,3 +211,37 @@ async def test_a_layer_that_goes_quiet_is_left_for_the_next_one_down(
     assert call.consumer.target_layer == 1
     assert call.consumer.layer == 1
     assert call.sent()[-1][2] == 1
+
+
+async def test_a_viewer_that_keeps_losing_gets_a_lower_layer_and_tries_higher_again_later(
+    pcs: tuple[RTCPeerConnection, RTCPeerConnection],
+) -> None:
+    call = Call(*pcs)
+    await call.frames(2, keyframes=(0, 1, 2))
+    await call.frames(20)
+    assert call.consumer.layer == 2
+    start = time.monotonic()
+    call.producer.check_layers(start)  # a review with nothing lost
+    assert (call.consumer.loss_cap, call.consumer.target_layer) == (None, 2)
+
+    # Its link drops a third of what it is sent: it NACKs them (answered or not, each counts).
+    await call.frames(30)
+    for packet, _, _ in call.sent()[-30::3]:
+        await call.output._retransmit(packet.sequence_number)
+    requests = call.requests()
+    call.producer.check_layers(start + 0.5)
+    assert (call.consumer.loss_cap, call.consumer.target_layer) == (1, 1)
+    assert call.requests() == [requests[0], requests[1] + 1, requests[2]]  # only layer 1 asked
+    await call.frames(3, keyframes=(1,))
+    assert call.consumer.layer == 1
+
+    # Clean for a while: still capped before LOSS_RECOVER_SECONDS, then one layer up.
+    await call.frames(20)
+    call.producer.check_layers(start + 5)
+    assert call.consumer.target_layer == 1
+    await call.frames(20)
+    later = start + 0.5 + LOSS_RECOVER_SECONDS + 1
+    for layer in call.producer.layers:
+        layer.last_packet = later  # the publisher kept sending all three meanwhile
+    call.producer.check_layers(later)
+    assert (call.consumer.loss_cap, call.consumer.target_layer) == (None, 2)

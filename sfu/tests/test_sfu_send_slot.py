@@ -15,6 +15,7 @@ from aiortc.codecs import HEADER_EXTENSIONS
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import HeaderExtensions, RtpPacket
 
+from sfu import hooks
 from sfu.forwarding import SendSlot, extension_value
 from sfu.hooks import SenderOutput
 
@@ -309,3 +310,72 @@ async def test_only_the_extensions_the_subscriber_negotiated_are_sent(
     assert output.datagrams[0] == aiortc_bytes(output, sent(output), packet.payload, expected)
     if not extensions:
         assert not output.datagrams[0][0] & 0x10  # no extension bit, no block
+
+
+# --- retransmission restraint ----------------------------------------------------------------
+class SteppedClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def big_rtp(sequence_number: int) -> RtpPacket:
+    packet = rtp("video", sequence_number, 90000 + sequence_number * 3000)
+    packet.payload = b"\x90\x80\x12" + bytes(1000)
+    return packet
+
+
+async def test_a_nacked_packet_is_sent_again_at_most_once_per_round_trip(
+    pc: RTCPeerConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = SteppedClock()
+    monkeypatch.setattr(hooks, "monotonic", clock)
+    slot, output = started_slot(pc, "video")
+    for seq in range(1, 6):
+        send(slot, rtp("video", seq, seq * 3000), now=1.0, keyframe_start=True)
+    wire_seq = sent(output, 2).sequence_number
+    output.sender._RTCRtpSender__rtt = 0.05  # type: ignore[attr-defined]  (from its reports)
+    sent_before = len(output.datagrams)
+
+    await output._retransmit(wire_seq)
+    await output._retransmit(wire_seq)  # the same NACK again, same instant: a repeat
+    clock.now += 0.03
+    await output._retransmit(wire_seq)  # still within the round trip
+    assert len(output.datagrams) == sent_before + 1
+    assert sent(output).sequence_number == wire_seq
+    clock.now += 0.03  # 60 ms after the first: a round trip has passed
+    await output._retransmit(wire_seq)
+    assert len(output.datagrams) == sent_before + 2
+    assert (output.retransmissions, output.retransmissions_skipped) == (2, 2)
+    assert (slot.retransmissions, slot.retransmissions_skipped) == (2, 2)
+
+
+async def test_retransmissions_stop_when_their_share_of_what_was_sent_is_spent(
+    pc: RTCPeerConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = SteppedClock()
+    monkeypatch.setattr(hooks, "monotonic", clock)
+    slot, output = started_slot(pc, "video")
+    send(slot, big_rtp(0), now=1.0, keyframe_start=True)
+    for seq in range(1, 200):
+        send(slot, big_rtp(seq), now=1.0)
+    size = len(output.datagrams[-1])
+    history = [sent(output, index).sequence_number for index in range(-128, 0)]
+    before = len(output.datagrams)
+    for wire_seq in history:  # a viewer that lost everything NACKs everything, once
+        await output._retransmit(wire_seq)
+    resent = len(output.datagrams) - before
+    # The bucket holds at most RETRANSMIT_BUDGET_BYTES: far fewer than 128 packets of ~1 kB.
+    assert resent * size <= hooks.RETRANSMIT_BUDGET_BYTES
+    assert resent >= hooks.RETRANSMIT_BUDGET_BYTES // size - 1
+    assert output.retransmissions_skipped == 128 - resent
+    # Media refills it by RETRANSMIT_SHARE of what is sent: 20 more packets, 10 more repairs.
+    for seq in range(200, 220):
+        send(slot, big_rtp(seq), now=1.1)
+    clock.now += 1.0
+    before = len(output.datagrams)
+    for wire_seq in history[-100:]:
+        await output._retransmit(wire_seq)
+    assert len(output.datagrams) - before in (9, 10)

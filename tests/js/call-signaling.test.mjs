@@ -40,7 +40,7 @@ globalThis.CustomEvent ??= class extends Event {
 
 const { SignalingClient } = await import("../../static/js/call/signaling.js");
 const { bestColumns } = await import("../../static/js/call/tiles.js");
-const { classify } = await import("../../static/js/call/quality.js");
+const { classify, QualityMonitor, worst } = await import("../../static/js/call/quality.js");
 
 const tick = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -155,4 +155,46 @@ test("connection quality follows loss and round-trip time", () => {
   assert.equal(classify({ lossRatio: 0.05, rttMs: 20 }), "fair");
   assert.equal(classify({ lossRatio: 0.01, rttMs: 450 }), "fair");
   assert.equal(classify({ lossRatio: 0.2, rttMs: 20 }), "poor");
+  assert.equal(worst("good", "poor"), "poor");
+  assert.equal(worst("unknown", "fair"), "fair");
+});
+
+// getStats-shaped reports: inbound-rtp per mid (cumulative counters) and the receive pair's RTT.
+function receiveReport(byMid, rttSeconds = 0.02) {
+  const report = new Map();
+  for (const [mid, [received, lost]] of Object.entries(byMid)) {
+    report.set(`in${mid}`, { type: "inbound-rtp", mid, packetsReceived: received, packetsLost: lost });
+  }
+  report.set("pair", {
+    type: "candidate-pair", nominated: true, state: "succeeded", currentRoundTripTime: rttSeconds,
+  });
+  return report;
+}
+
+const CONSUMERS = [
+  { consumerId: "a", peerId: "ana", mid: "1" },
+  { consumerId: "b", peerId: "bo", mid: "2" },
+];
+
+test("loss every peer shows at once is blamed on our own link, not on them", () => {
+  const monitor = new QualityMonitor();
+  monitor.evaluate({ send: null, recv: receiveReport({ 1: [0, 0], 2: [0, 0] }) }, CONSUMERS);
+  // Both lose a fifth of what they send us: our downlink.
+  const result = monitor.evaluate(
+    { send: null, recv: receiveReport({ 1: [800, 200], 2: [790, 210] }, 0.25) }, CONSUMERS,
+  );
+  assert.equal(result.get("ana"), "good");
+  assert.equal(result.get("bo"), "good");
+  assert.equal(result.get("local"), "poor");
+});
+
+test("loss only one peer shows is blamed on that peer", () => {
+  const monitor = new QualityMonitor();
+  monitor.evaluate({ send: null, recv: receiveReport({ 1: [0, 0], 2: [0, 0] }) }, CONSUMERS);
+  const result = monitor.evaluate(
+    { send: null, recv: receiveReport({ 1: [1000, 0], 2: [800, 200] }) }, CONSUMERS,
+  );
+  assert.equal(result.get("ana"), "good");
+  assert.equal(result.get("bo"), "poor");
+  assert.equal(result.get("local"), "good");
 });

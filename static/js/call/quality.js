@@ -1,7 +1,10 @@
 // Connection quality per participant from getStats(): packet loss over the last interval and
-// the round-trip time of the active candidate pair. Remote peers are judged by what we receive
-// from them (inbound-rtp of their consumers, matched by mid); we are judged by what the SFU
-// reports about our sending (remote-inbound-rtp).
+// the round-trip time of the active candidate pair. The badge names the side whose link is the
+// problem, as Meet's does: loss that every remote peer's media shows at once (the least of
+// their losses, when two or more send) is our own downlink's, so it counts against us, with our
+// receiving round-trip time, and only what a peer loses beyond it counts against that peer. We
+// are also judged by what the SFU reports about our sending (remote-inbound-rtp). With a single
+// remote peer the two cannot be told apart and its losses count against it.
 
 export function classify({ lossRatio, rttMs }) {
   if (lossRatio === null && rttMs === null) return "unknown";
@@ -10,6 +13,13 @@ export function classify({ lossRatio, rttMs }) {
   if (loss < 0.02 && rtt < 300) return "good";
   if (loss < 0.08 && rtt < 600) return "fair";
   return "poor";
+}
+
+const ORDER = ["unknown", "good", "fair", "poor"];
+
+// The worse of two qualities ("unknown" only when both are).
+export function worst(a, b) {
+  return ORDER.indexOf(a) >= ORDER.indexOf(b) ? a : b;
 }
 
 function candidatePairRtt(report) {
@@ -59,10 +69,21 @@ export class QualityMonitor {
       sum.lost += dLost;
       perPeer.set(consumer.peerId, sum);
     }
+    const lossByPeer = new Map();
     for (const [peerId, { received, lost }] of perPeer) {
       const total = received + lost;
-      result.set(peerId, classify({ lossRatio: total ? lost / total : null, rttMs: recvRtt }));
+      lossByPeer.set(peerId, total ? lost / total : null);
     }
+    const measured = [...lossByPeer.values()].filter((loss) => loss !== null);
+    // What all of them lose, we lose: our downlink.
+    const ownLoss = measured.length >= 2 ? Math.min(...measured) : 0;
+    for (const [peerId, loss] of lossByPeer) {
+      result.set(peerId, classify({ lossRatio: loss === null ? null : loss - ownLoss, rttMs: null }));
+    }
+    const receiving = classify({
+      lossRatio: measured.length ? ownLoss : null,
+      rttMs: recvRtt,
+    });
     if (send) {
       let lossRatio = null;
       let rtt = candidatePairRtt(send);
@@ -72,7 +93,9 @@ export class QualityMonitor {
           if (typeof stat.roundTripTime === "number" && rtt === null) rtt = stat.roundTripTime * 1000;
         }
       }
-      result.set("local", classify({ lossRatio, rttMs: rtt }));
+      result.set("local", worst(classify({ lossRatio, rttMs: rtt }), receiving));
+    } else {
+      result.set("local", receiving);
     }
     return result;
   }
