@@ -1,6 +1,7 @@
 """Runs the call client's unit tests (tests/js/call-signaling.test.mjs: the signaling client's
 requests, reconnect/backoff and permanent failures; the grid's column choice; the quality
-classes and which side's link a loss is blamed on) with node's built-in test runner. Fast: no browser."""
+classes and which side's link a loss is blamed on) with node's built-in test runner. Fast: no
+browser."""
 
 from __future__ import annotations
 
