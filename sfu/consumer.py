@@ -21,6 +21,11 @@ LOSS_STEP_DOWN = 0.1
 # ... and may try one layer up after this long NACKing less than LOSS_STEP_UP.
 LOSS_STEP_UP = 0.02
 LOSS_RECOVER_SECONDS = 10.0
+# A step up that brings the losses back within this long failed: the next try waits twice as
+# long (up to LOSS_RECOVER_MAX_SECONDS), so a link that cannot carry the layer above is not
+# congested again every ten seconds.
+LOSS_PROBE_FAILED_SECONDS = 5.0
+LOSS_RECOVER_MAX_SECONDS = 80.0
 # Fewer packets than this in a check say nothing about loss.
 LOSS_MIN_PACKETS = 10
 
@@ -58,6 +63,8 @@ class Consumer:
         # The highest layer this viewer's losses allow (None: any); see review_losses.
         self.loss_cap: int | None = None
         self._loss_cap_since = 0.0
+        self._stepped_up_at: float | None = None
+        self._recover_after = LOSS_RECOVER_SECONDS
         self._packets_seen = 0
         self._nacks_seen = 0
 
@@ -97,8 +104,9 @@ class Consumer:
     def review_losses(self, now: float, top_layer: int) -> None:
         """Every LAYER_CHECK_SECONDS (simulcast): a viewer that NACKs more than
         LOSS_STEP_DOWN of what it was sent is capped one layer below the one it gets; after
-        LOSS_RECOVER_SECONDS of NACKing less than LOSS_STEP_UP it may go one layer up again.
-        Its link is what is short, so a lower layer helps it; key frames would not."""
+        LOSS_RECOVER_SECONDS of NACKing less than LOSS_STEP_UP it may go one layer up again
+        (twice as long after each step up that failed at once). Its link is what is short,
+        so a lower layer helps it; key frames would not."""
         slot = self.slot
         if slot is None or slot.output is None:
             return
@@ -113,15 +121,21 @@ class Consumer:
         if ratio > LOSS_STEP_DOWN and current > 0:
             capped = current - 1
             if self.loss_cap is None or capped < self.loss_cap:
+                stepped_up = self._stepped_up_at
+                if stepped_up is not None and now - stepped_up <= LOSS_PROBE_FAILED_SECONDS:
+                    self._recover_after = min(2 * self._recover_after, LOSS_RECOVER_MAX_SECONDS)
+                elif stepped_up is None or now - stepped_up > LOSS_RECOVER_MAX_SECONDS:
+                    self._recover_after = LOSS_RECOVER_SECONDS
                 self.loss_cap = capped
             self._loss_cap_since = now
         elif (
             self.loss_cap is not None
             and ratio < LOSS_STEP_UP
-            and now - self._loss_cap_since >= LOSS_RECOVER_SECONDS
+            and now - self._loss_cap_since >= self._recover_after
         ):
             self.loss_cap = None if self.loss_cap + 1 >= top_layer else self.loss_cap + 1
             self._loss_cap_since = now
+            self._stepped_up_at = now
 
     def set_view(self, width: int, height: int) -> None:
         """The subscriber shows the video at width x height device pixels (0 x 0: not at all)."""

@@ -5,10 +5,13 @@ invitations that count only for confirmed addresses."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from collections.abc import Iterator
 from typing import Any as SettingsWrapper
 
 import pytest
+import time_machine
 from allauth.account.models import EmailAddress
 from django.core import mail
 from django.test import Client
@@ -93,11 +96,21 @@ def test_sign_in_and_settings_pages_offer_no_third_party_links_when_none_is_conf
 # --- b. the admin's sign-in page is throttled ------------------------------------------------
 
 
+@pytest.fixture
+def one_rate_window() -> Iterator[None]:
+    """The clock held still: django-ratelimit counts in fixed windows (10 minutes, each key's
+    boundary at its own offset), and a run of attempts that straddles a boundary starts
+    counting afresh halfway (this test failed so in CI once)."""
+    with time_machine.travel(time.time(), tick=False):
+        yield
+
+
 def _admin_login(client: Client, email: str, password: str) -> int:
     response = client.post("/admin/login/", {"username": email, "password": password})
     return response.status_code
 
 
+@pytest.mark.usefixtures("one_rate_window")
 def test_admin_sign_in_stops_checking_passwords_after_repeated_failures_for_an_account(
     password: str,
 ) -> None:
@@ -115,6 +128,7 @@ def test_admin_sign_in_stops_checking_passwords_after_repeated_failures_for_an_a
     assert "_auth_user_id" not in client.session
 
 
+@pytest.mark.usefixtures("one_rate_window")
 def test_admin_sign_in_is_throttled_per_client_address(password: str) -> None:
     address = "198.51.100.99"
     limit = int(admin_login.ADDRESS_RATE.split("/")[0])

@@ -245,3 +245,35 @@ async def test_a_viewer_that_keeps_losing_gets_a_lower_layer_and_tries_higher_ag
         layer.last_packet = later  # the publisher kept sending all three meanwhile
     call.producer.check_layers(later)
     assert (call.consumer.loss_cap, call.consumer.target_layer) == (None, 2)
+
+
+async def test_a_step_up_that_fails_at_once_makes_the_next_try_wait_twice_as_long(
+    pcs: tuple[RTCPeerConnection, RTCPeerConnection],
+) -> None:
+    call = Call(*pcs)
+    await call.frames(2, keyframes=(0, 1, 2))
+    start = time.monotonic()
+    clock = [start]
+
+    async def review(*, losing: bool, after: float) -> None:
+        """`after` seconds later, a review of 30 packets of which a third were NACKed or none."""
+        await call.frames(30)
+        if losing:
+            for packet, _, _ in call.sent()[-30::3]:
+                await call.output._retransmit(packet.sequence_number)
+        clock[0] += after
+        for layer in call.producer.layers:
+            layer.last_packet = clock[0]  # the publisher keeps sending all three
+        call.producer.check_layers(clock[0])
+
+    await review(losing=False, after=0.0)
+    await review(losing=True, after=0.5)
+    assert call.consumer.loss_cap == 1
+    await review(losing=False, after=LOSS_RECOVER_SECONDS)
+    assert call.consumer.loss_cap is None  # tried the top layer again...
+    await review(losing=True, after=1.0)
+    assert call.consumer.loss_cap == 1  # ...and it failed at once
+    await review(losing=False, after=LOSS_RECOVER_SECONDS)
+    assert call.consumer.loss_cap == 1  # so the next try waits 2 x LOSS_RECOVER_SECONDS
+    await review(losing=False, after=LOSS_RECOVER_SECONDS + 0.5)
+    assert call.consumer.loss_cap is None
