@@ -1,7 +1,7 @@
 """Transport-wide congestion control feedback (RTCP RTPFB FMT 15,
 draft-holmer-rmcat-transport-wide-cc-extensions-01 section 3.1), read.
 
-A browser that negotiated transport-cc reports, every 50–250 ms, which of the packets it was
+A browser that negotiated transport-cc reports, every 50 to 250 ms, which of the packets it was
 sent (numbered per transport in a header extension) arrived and when. That report is what a
 per-viewer downlink estimate is computed from (issue 13: not wired into the forwarder yet).
 aiortc parses every RTPFB packet as a generic NACK and drops this content, so the bytes are

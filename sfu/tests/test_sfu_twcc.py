@@ -82,7 +82,7 @@ VALID, _ = pack_transport_feedback(1, 2, 65_530, [(65_530, 1_000_000), (65_540, 
     ],
 )
 def test_malformed_feedback_is_a_value_error(data: bytes) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"transport|RTCP|status|run-length"):
         parse_transport_feedback(data)
 
 
