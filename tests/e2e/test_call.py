@@ -447,6 +447,7 @@ def test_phone_viewport_shows_a_usable_call(
         "Chat",
         "People",
         "Settings",
+        "Meeting details",
     ):
         box = alice.button(name).bounding_box()
         assert box is not None, name

@@ -78,6 +78,7 @@ class Call {
     this.qualityTimer = 0;
     this.quality = new QualityMonitor();
     this.firstFrameMarked = false;
+    this.readyCardShown = false;
     this.recovering = false;
 
     this.devices = new LocalDevices();
@@ -196,6 +197,9 @@ class Call {
       else if (action === "toggle-chat") this._togglePanel("chat-panel");
       else if (action === "toggle-people") this._togglePanel("people-panel");
       else if (action === "toggle-settings") this._togglePanel("settings-panel");
+      else if (action === "toggle-details") this._togglePanel("details-panel");
+      else if (action === "copy-link") this._copyJoinLink(button);
+      else if (action === "close-ready") $("#ready-card", root).hidden = true;
       else if (action === "close-panel") this._togglePanel(null);
       else if (action === "rejoin") this.rejoin();
       else if (action === "toggle-lock") this._moderate("lockMeeting", { locked: !this.locked });
@@ -462,6 +466,34 @@ class Call {
     this._showLocalVideo();
     this._renderToggles();
     this._startQuality();
+    this._showJoiningInfo();
+  }
+
+  // The meeting's link, as this browser reached it, in "Meeting details" and, for the host or
+  // a co-host who is first in, on a "Your meeting's ready" card (once per page, until closed).
+  _showJoiningInfo() {
+    const link = `${window.location.origin}/${this.code}`;
+    for (const input of $$("[data-join-link]", this.root)) input.value = link;
+    for (const label of $$("[data-meeting-code-label]", this.root)) label.textContent = this.code;
+    const firstIn = this.peers.size === 0 && ["host", "cohost"].includes(this.role);
+    if (firstIn && !this.readyCardShown) {
+      this.readyCardShown = true;
+      $("#ready-card", this.root).hidden = false;
+    }
+  }
+
+  async _copyJoinLink(button) {
+    const input = button.parentElement.querySelector("[data-join-link]");
+    if (!input) return;
+    try {
+      await navigator.clipboard.writeText(input.value);
+      this.toast("Meeting link copied");
+    } catch {
+      // No clipboard here (an insecure origin, a refused permission): select it for Ctrl+C.
+      input.focus();
+      input.select();
+      this.toast("Press Ctrl+C to copy the selected link");
+    }
   }
 
   _restoreDevicePickers() {
