@@ -226,10 +226,15 @@ class Call:
     queue_ms: float
     seed: int | None
     work: Path
+    # The per-viewer downlink estimate (SFU_DOWNLINK_ESTIMATE); --feature downlink turns it
+    # off in the "off" calls, where simulcast stays on.
+    downlink: bool = True
+    feature: str = "simulcast"
 
     @property
     def label(self) -> str:
-        return f"{self.scenario.name} {'on' if self.simulcast else 'off'}"
+        on = self.simulcast and self.downlink
+        return f"{self.scenario.name} {'on' if on else 'off'}"
 
 
 def run_call(call: Call, playwright: Any, sfu: AsyncThread, serial: int) -> dict[str, Any]:
@@ -262,12 +267,18 @@ def run_call(call: Call, playwright: Any, sfu: AsyncThread, serial: int) -> dict
         SFU_LISTEN_IPS=SERVER_IP,
         SFU_ICE_SERVERS="",
         SFU_SIMULCAST="1" if call.simulcast else "0",
+        SFU_DOWNLINK_ESTIMATE="1" if call.downlink else "0",
         ALLOWED_HOSTS=f"{SERVER_IP},127.0.0.1,localhost",
     )
     node: SfuNodeProcess | None = None
     daphne: ManagedProcess | None = None
     browsers: list[Any] = []
-    result: dict[str, Any] = {"label": call.label, "simulcast": call.simulcast}
+    result: dict[str, Any] = {
+        "label": call.label,
+        "feature": call.feature,
+        "simulcast": call.simulcast,
+        "downlink_estimate": call.downlink,
+    }
     try:
         lab.start()
         assert lab.server is not None
@@ -705,17 +716,22 @@ def render(results: dict[str, Any]) -> str:
             for c in call["sfu"].get("consumers", [])
             if c["kind"] == "video"
         }
+        downlinks = call["sfu"].get("downlink_estimate_kbps") or {}
         for viewer, summary in call["viewers"].items():
             rtt = summary.get("rtt_ms") or {}
             indicator = summary.get("indicator") or {}
             own = indicator.get(f"{viewer} (You)")
+            who = f"{viewer} ({links[viewer]})"
+            if viewer in downlinks:
+                e = downlinks[viewer]
+                who += f"; node's estimate {e['mean']} ({e['min']}-{e['max']}) kbit/s"
             for publisher, v in sorted(summary["videos"].items()):
                 sfu = sfu_by_pair.get((viewer, publisher), {})
                 layer = _layer_cell(sfu)
                 viewer_rows.append(
                     [
                         call["label"],
-                        f"{viewer} ({links[viewer]})",
+                        who,
                         publisher,
                         f"{v['frame_width']}x{v['frame_height']}",
                         _fmt(v["fps"], 1),
@@ -967,7 +983,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, help="measured window, s (default per scenario)")
     parser.add_argument("--settle", type=float, default=10.0, help="s after all see all")
     parser.add_argument("--interval", type=float, help="sampling period, s")
-    parser.add_argument("--variants", default="on,off", help="SFU_SIMULCAST values: on,off")
+    parser.add_argument("--variants", default="on,off", help="the feature on, off or both")
+    parser.add_argument(
+        "--feature",
+        choices=("simulcast", "downlink"),
+        default="simulcast",
+        help="what on/off switches: simulcast (SFU_SIMULCAST, the estimate follows it) or "
+        "downlink (SFU_DOWNLINK_ESTIMATE, simulcast on in both)",
+    )
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip the unshaped call measured beside it"
     )
@@ -1016,7 +1039,9 @@ def main(argv: list[str] | None = None) -> int:
     calls = [
         Call(
             scenario=s,
-            simulcast=variant == "on",
+            simulcast=variant == "on" or args.feature == "downlink",
+            downlink=variant == "on",
+            feature=args.feature,
             count=args.participants,
             duration=duration,
             settle=args.settle,
@@ -1046,6 +1071,7 @@ def main(argv: list[str] | None = None) -> int:
             "interval_s": interval,
             "queue_ms": args.queue_ms,
             "variants": variants,
+            "feature": args.feature,
             "baseline": len(scenarios) > 1,
         },
         "calls": [],

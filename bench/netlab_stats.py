@@ -378,6 +378,15 @@ def summarize_sfu(
                 extra = {
                     k: v for k, v in transport.items() if "estimate" in k or "bwe" in k.lower()
                 }
+                downlink = transport.get("downlink")
+                if isinstance(downlink, dict) and downlink.get("estimating"):
+                    # The node's estimate of this viewer's downlink (sfu/downlink.py).
+                    extra["estimate_kbps"] = round((downlink.get("estimate_bps") or 0) / 1000)
+                    extra["acknowledged_kbps"] = round(
+                        (downlink.get("acknowledged_bps") or 0) / 1000
+                    )
+                    extra["delay_state"] = downlink.get("delay_state")
+                    extra["probes"] = downlink.get("probes")
                 if extra:
                     estimates.setdefault(
                         f"{names.get(peer_id, peer_id)}:{transport.get('direction')}", []
@@ -431,8 +440,18 @@ def summarize_sfu(
             ):
                 row[key] = value
         producer_rows.append(row)
+    downlinks = {}
+    for key, series in estimates.items():
+        values = [e["estimate_kbps"] for e in series if "estimate_kbps" in e]
+        if values:
+            downlinks[key.split(":")[0]] = {
+                "mean": round(sum(values) / len(values)),
+                "min": min(values),
+                "max": max(values),
+            }
     return {
         "window_s": round(window, 1),
+        "downlink_estimate_kbps": downlinks,
         "consumers": sorted(consumers, key=lambda c: (c["viewer"], c["publisher"], c["kind"])),
         "producers": sorted(producer_rows, key=lambda p: (p["publisher"], p["kind"])),
         "transport_estimates": estimates,

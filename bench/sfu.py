@@ -85,9 +85,14 @@ JANUS_CHANNEL = "sfu.bench-janus"
 # how each is started: our node; Janus (Debian's janus 1.1.2, VideoRoom) behind an adapter
 # that speaks the node's API (bench/sfu_janus.py), with two event loops (its best
 # configuration here) and with its default thread per handle; aiortc's MediaRelay.
-FORWARDING_ENGINES = ("sfu", "sfu-uvloop", "janus", "janus-default")
-# Variants of our node, for before/after comparisons in one sitting: the settings they run with.
-NODE_VARIANTS = {"sfu": {}, "sfu-uvloop": {"SFU_EVENT_LOOP": "uvloop"}}
+FORWARDING_ENGINES = ("sfu", "sfu-uvloop", "sfu-no-estimate", "janus", "janus-default")
+# Variants of our node, for before/after comparisons in one sitting: the settings they run with
+# (sfu-no-estimate: no transport-wide congestion control offered, so no downlink estimate).
+NODE_VARIANTS = {
+    "sfu": {},
+    "sfu-uvloop": {"SFU_EVENT_LOOP": "uvloop"},
+    "sfu-no-estimate": {"SFU_DOWNLINK_ESTIMATE": "0"},
+}
 ENGINES = (*FORWARDING_ENGINES, "mediarelay")
 JANUS_EVENT_LOOPS = {"janus": 2, "janus-default": 0}
 SETTLE_PER_JOIN = 0.04  # seconds of settling per subscriber added before a window

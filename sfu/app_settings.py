@@ -70,6 +70,13 @@ class SfuSettings:
         return bool(getattr(settings, "SFU_SIMULCAST", True))
 
     @property
+    def DOWNLINK_ESTIMATE(self) -> bool:
+        """Whether the SFU offers subscribers transport-wide congestion control and shares
+        each one's estimated downlink among its videos (sfu/downlink.py); off: only the tile
+        sizes and the loss cap choose layers."""
+        return bool(getattr(settings, "SFU_DOWNLINK_ESTIMATE", True))
+
+    @property
     def WORKERS(self) -> int:
         """SFU node processes (a count) `make run` starts on this machine; one per core."""
         return int(getattr(settings, "SFU_WORKERS", 1))

@@ -62,6 +62,9 @@ class Consumer:
         self.layer_switches = 0
         # The highest layer this viewer's losses allow (None: any); see review_losses.
         self.loss_cap: int | None = None
+        # The highest layer this viewer's share of its downlink estimate allows (None: any,
+        # or no estimate); set by sfu/downlink.py.
+        self.bandwidth_cap: int | None = None
         self._loss_cap_since = 0.0
         self._stepped_up_at: float | None = None
         self._recover_after = LOSS_RECOVER_SECONDS
@@ -170,6 +173,7 @@ class Consumer:
             "target_layer": target,
             "layer_switches": self.layer_switches,
             "loss_cap": self.loss_cap,
+            "bandwidth_cap": self.bandwidth_cap,
             "view_width": self.view_width,
             "view_height": self.view_height,
         }

@@ -123,6 +123,20 @@ class ProduceReply(TypedDict):
     producers: list[OpenProducer]  # all of the peer's open producers
 
 
+class DownlinkStats(TypedDict):
+    """A receive transport's downlink estimate (sfu/downlink.py)."""
+
+    estimating: bool  # feedback arrived within the last 2 s (else nothing is capped by it)
+    estimate_bps: int  # what the subscriber's link carries without building a queue
+    acknowledged_bps: int  # what the subscriber reported receiving lately
+    delay_state: str  # "normal", "overusing" (a queue grows) or "underusing"
+    loss_fraction: float  # of the packets its last feedback covered
+    feedback_packets: int
+    bad_feedback: int  # malformed feedback packets dropped
+    probes: int
+    probes_succeeded: int
+
+
 class TransportStats(TypedDict):
     direction: Literal["send", "receive"]
     connection_state: str
@@ -131,6 +145,7 @@ class TransportStats(TypedDict):
     packets_received: int
     bytes_sent: int
     bytes_received: int
+    downlink: DownlinkStats | None  # the receive transport's; None for the send transport
 
 
 class LayerStats(TypedDict):
@@ -187,6 +202,7 @@ class ConsumerStats(ConsumerInfo):
     target_layer: int  # the layer it moves to at that layer's next key frame
     layer_switches: int
     loss_cap: int | None  # the highest layer the viewer's losses allow now (None: any)
+    bandwidth_cap: int | None  # the highest its share of the downlink estimate allows (None: any)
     view_width: int | None  # as setConsumerView reported (None: never)
     view_height: int | None
 

@@ -26,8 +26,16 @@ __all__ = ["EngineError", "MediaEngine"]
 
 
 class MediaEngine:
-    def __init__(self, emit: Emit, release_room: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        emit: Emit,
+        release_room: Callable[[str], Awaitable[None]],
+        *,
+        estimate_downlinks: bool = True,
+    ) -> None:
         hooks.negotiate_rid_extensions()  # simulcast from browsers (sfu/simulcast.py)
+        if estimate_downlinks:
+            hooks.negotiate_transport_cc()  # each viewer's downlink (sfu/downlink.py)
         self.routers: dict[str, Router] = {}
         self._emit = emit
         self._release_room = release_room

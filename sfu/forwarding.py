@@ -21,6 +21,7 @@ import logging
 import random
 import struct
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket
@@ -89,12 +90,14 @@ class ExtensionBlock:
     """A subscriber's header-extension block, serialized once with aiortc's own map.
 
     The forwarder's extensions are the slot's fixed mid plus one value that changes per packet
-    (abs-send-time, 3 bytes, or audio level, 1 byte). aiortc's map lays them out the same way
-    every time, so the bytes are cached with the position of the changing value and each packet
-    only splices its value in (rather than aiortc's per-packet list building and packing).
+    (abs-send-time, 3 bytes, or audio level, 1 byte) and, where the subscriber negotiated
+    transport-wide congestion control, the transport-wide sequence number (2 bytes). aiortc's
+    map lays them out the same way every time, so the bytes are cached with the positions of
+    the changing values and each packet only splices its values in (rather than aiortc's
+    per-packet list building and packing).
     """
 
-    __slots__ = ("after", "before", "varies", "without")
+    __slots__ = ("after", "before", "middle", "transport_cc", "varies", "without", "without_after")
 
     def __init__(
         self,
@@ -103,26 +106,41 @@ class ExtensionBlock:
         high: HeaderExtensions,
         bare: HeaderExtensions,
     ) -> None:
-        low_bytes = self._block(extensions_map, low)
-        high_bytes = self._block(extensions_map, high)
-        # Where the two probes differ is where the per-packet value goes.
-        start = 0
-        while start < len(low_bytes) and low_bytes[start] == high_bytes[start]:
-            start += 1
-        end = len(low_bytes)
-        while end > start and low_bytes[end - 1] == high_bytes[end - 1]:
-            end -= 1
-        self.before = low_bytes[:start]
-        self.after = low_bytes[end:]
+        low_bytes = self._block(extensions_map, replace(low, transport_sequence_number=0))
+        high_bytes = self._block(extensions_map, replace(high, transport_sequence_number=0))
+        numbered = self._block(extensions_map, replace(low, transport_sequence_number=0xFFFF))
+        # Where two probes differ is where a per-packet value goes.
+        value_start, value_end = _difference(low_bytes, high_bytes)
         # False when the subscriber did not negotiate the changing extension: nothing to splice.
         self.varies = low_bytes != high_bytes
+        self.transport_cc = numbered != low_bytes
+        sequence_start, sequence_end = _difference(low_bytes, numbered)
+        if not self.transport_cc:
+            sequence_start = sequence_end = len(low_bytes)
+        if self.varies and value_end > sequence_start:
+            raise ValueError("the transport-wide sequence number precedes the varying value")
+        self.before = low_bytes[:value_start]
+        self.middle = low_bytes[value_end:sequence_start]
+        self.after = low_bytes[sequence_end:]
         # The block when the value is absent (audio without a level) or not negotiated.
-        self.without = self._block(extensions_map, bare)
+        without = self._block(extensions_map, replace(bare, transport_sequence_number=0))
+        bare_numbered = self._block(extensions_map, replace(bare, transport_sequence_number=0xFFFF))
+        if self.transport_cc:
+            start, end = _difference(without, bare_numbered)
+            self.without, self.without_after = without[:start], without[end:]
+        else:
+            self.without, self.without_after = without, b""
 
-    def with_value(self, value: bytes | None) -> bytes:
+    def with_value(self, value: bytes | None, transport_sequence: int = -1) -> bytes:
+        """The block with this packet's `value` and, where negotiated, `transport_sequence`."""
+        if self.transport_cc:
+            sequence = (transport_sequence & 0xFFFF).to_bytes(2, "big")
+            if value is None or not self.varies:
+                return self.without + sequence + self.without_after
+            return self.before + value + self.middle + sequence + self.after
         if value is None or not self.varies:
             return self.without
-        return self.before + value + self.after
+        return self.before + value + self.middle + self.after
 
     @staticmethod
     def _block(extensions_map: HeaderExtensionsMap, values: HeaderExtensions) -> bytes:
@@ -130,6 +148,17 @@ class ExtensionBlock:
         if not value:
             return b""
         return struct.pack("!HH", profile, len(value) >> 2) + value
+
+
+def _difference(a: bytes, b: bytes) -> tuple[int, int]:
+    """The span [start, end) outside which the equally long `a` and `b` are equal."""
+    start = 0
+    while start < len(a) and a[start] == b[start]:
+        start += 1
+    end = len(a)
+    while end > start and a[end - 1] == b[end - 1]:
+        end -= 1
+    return start, end
 
 
 class RateMeter:
@@ -299,13 +328,17 @@ class SendSlot:
         block = self._extensions
         assert output is not None
         assert block is not None
+        downlink = output.downlink
+        transport_sequence = -1
+        if downlink is not None and block.transport_cc:
+            transport_sequence = downlink.next_sequence()
         data = rtp_bytes(
             packet.marker,
             self.payload_type or 0,
             seq,
             timestamp,
             output.ssrc,
-            block.with_value(extension_value),
+            block.with_value(extension_value, transport_sequence),
             payload,
         )
         if self._last_seq is None or uint16_gt(seq, self._last_seq):
@@ -316,7 +349,7 @@ class SendSlot:
                 self._last_picture_id = picture_id
             if tl0picidx >= 0:
                 self._last_tl0picidx = tl0picidx
-        return output.send(seq, timestamp, len(payload), data, ntp_time)
+        return output.send(seq, timestamp, len(payload), data, ntp_time, transport_sequence, now)
 
     def _sync_picture_ids(self, descriptor: vp8.Descriptor) -> None:
         """At the start of a run from another layer: offsets that make its picture ids and

@@ -23,6 +23,12 @@ packets instead, so it:
   recvmsg in place of the selector datagram transport's recvfrom) rather than from when the
   event loop gets round to the packet: aiortc's REMB estimator reads the loop's own lag as
   network delay and cut every publisher's bitrate whenever the node was busy;
+- negotiates transport-wide congestion control (the transport-wide-cc header extension and
+  rtcp-fb "transport-cc") on the video m-lines of the SFU's own offers, never in its answers
+  to publishers (REMB stays their feedback), and hands the feedback a subscriber's browser
+  sends to the downlink estimate (sfu/downlink.py) before aiortc's RTCP parser, which would
+  read it as a generic NACK; numbers every packet sent to a subscriber with the transport-wide
+  sequence number (retransmissions and probes included);
 - sends PLI and NACK to the publisher with the receiver's private RTCP senders, sets the
   sender's stream id (the first half of a=msid), reads a transceiver's negotiated codecs, and
   uses aiortc's receive statistics and NACK bookkeeping (`StreamStatistics`, `NackGenerator`,
@@ -43,15 +49,16 @@ import sys
 import time
 from asyncio import selector_events
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 import aioice
 import aioice.ice
 from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
-from aiortc.codecs import HEADER_EXTENSIONS
+from aiortc.codecs import CODECS, HEADER_EXTENSIONS, is_rtx
 from aiortc.rtcdtlstransport import RtpRouter
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import (
+    RTCRtcpFeedback,
     RTCRtpCodecParameters,
     RTCRtpHeaderExtensionParameters,
     RTCRtpReceiveParameters,
@@ -64,6 +71,7 @@ from aiortc.rtcrtpreceiver import NackGenerator as NackGenerator
 from aiortc.rtcrtpreceiver import StreamStatistics as StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
+    RTCP_RTPFB,
     RTP_HISTORY_SIZE,
     HeaderExtensionsMap,
     RtcpPsfbPacket,
@@ -110,7 +118,7 @@ DTLS_TRANSPORT_ATTRIBUTES = (
     "transport",
 )
 ICE_TRANSPORT_ATTRIBUTES = ("_connection",)
-TRANSCEIVER_ATTRIBUTES = ("_codecs",)
+TRANSCEIVER_ATTRIBUTES = ("_codecs", "_headerExtensions")
 # aiortc.rtcrtpreceiver's helpers: NackGenerator().missing is an instance attribute,
 # StreamStatistics' packets_lost and jitter are properties (read by getStats).
 NACK_GENERATOR_ATTRIBUTES = ("missing",)
@@ -134,6 +142,7 @@ SENDER_METHODS = {
 DTLS_TRANSPORT_METHODS = {
     "_send_rtp": ["data"],
     "_handle_rtp_data": ["data", "arrival_time_ms"],
+    "_handle_rtcp_data": ["data"],
     "_register_rtp_receiver": ["receiver", "parameters"],
 }
 ROUTER_METHODS = {
@@ -154,12 +163,27 @@ RID_HEADER_EXTENSIONS = (
         id=5, uri="urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
     ),
 )
+# Transport-wide congestion control (draft-holmer-rmcat-transport-wide-cc-extensions-01),
+# offered with an id the others leave free.
+TRANSPORT_CC_URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+TRANSPORT_CC_EXTENSION = RTCRtpHeaderExtensionParameters(id=6, uri=TRANSPORT_CC_URI)
+TRANSPORT_CC_FEEDBACK = RTCRtcpFeedback(type="transport-cc")
+RTCP_TRANSPORT_FEEDBACK_FMT = 15
 CANDIDATE_PAIR_METHODS = {"__init__": ["protocol", "remote_candidate"]}
 STUN_PROTOCOL_METHODS = {"send_data": ["data", "addr"]}
 NACK_GENERATOR_METHODS = {"add": ["packet"]}
 STREAM_STATISTICS_METHODS = {"__init__": ["clockrate"], "add": ["packet"]}
 
 PacketHandler = Callable[[RtpPacket, int], Coroutine[Any, Any, None]]
+
+
+class TransportSequence(Protocol):
+    """What SenderOutput needs of a receive transport's downlink (sfu/downlink.py): the next
+    transport-wide sequence number, and each numbered packet as it leaves."""
+
+    def next_sequence(self) -> int: ...
+
+    def sent(self, sequence: int, size: int, now: float) -> None: ...
 
 
 def install_forwarding_receiver(
@@ -206,6 +230,75 @@ def negotiate_rid_extensions() -> None:
     for extension in RID_HEADER_EXTENSIONS:
         if extension.uri not in known:
             video.append(extension)
+
+
+def negotiate_transport_cc() -> None:
+    """Offer transport-wide congestion control on video m-lines, process-wide: the extension in
+    aiortc's HEADER_EXTENSIONS table and rtcp-fb "transport-cc" on its video codecs. Answers to
+    publishers must take it out again (`refuse_transport_cc`). Idempotent."""
+    video = HEADER_EXTENSIONS["video"]
+    if all(extension.uri != TRANSPORT_CC_URI for extension in video):
+        video.append(TRANSPORT_CC_EXTENSION)
+    for codec in CODECS["video"]:
+        if not is_rtx(codec) and TRANSPORT_CC_FEEDBACK not in codec.rtcpFeedback:
+            codec.rtcpFeedback.append(TRANSPORT_CC_FEEDBACK)
+
+
+def refuse_transport_cc(transceiver: RTCRtpTransceiver) -> None:
+    """Leave transport-wide congestion control out of the answer to a publisher's offer (call
+    between setRemoteDescription and createAnswer): a browser that negotiated it would expect
+    transport-wide feedback from the SFU, which answers publishers with REMB."""
+    transceiver._headerExtensions = [
+        extension
+        for extension in transceiver._headerExtensions
+        if extension.uri != TRANSPORT_CC_URI
+    ]
+    for codec in transceiver._codecs:
+        # aiortc's negotiated codecs are its own copies (find_common_codecs deep-copies them).
+        codec.rtcpFeedback = [f for f in codec.rtcpFeedback if f.type != "transport-cc"]
+
+
+def on_transport_feedback(dtls: RTCDtlsTransport, callback: Callable[[bytes], None]) -> None:
+    """Hand each transport-wide feedback packet (RTCP RTPFB FMT 15) received on `dtls` to
+    `callback`, and the rest of the compound packet to aiortc (whose parser would read the
+    feedback as a generic NACK). Idempotent: the last callback wins."""
+    if getattr(dtls, "_meet_transport_feedback", None) is not None:
+        dtls._meet_transport_feedback = callback  # type: ignore[attr-defined]
+        return
+    dtls._meet_transport_feedback = callback  # type: ignore[attr-defined]
+    handle_rtcp_data = dtls._handle_rtcp_data
+
+    async def handle_rtcp(data: bytes) -> None:
+        rest = split_transport_feedback(data, dtls._meet_transport_feedback)  # type: ignore[attr-defined]
+        if rest:
+            await handle_rtcp_data(rest)
+
+    dtls._handle_rtcp_data = handle_rtcp  # type: ignore[method-assign]
+
+
+def split_transport_feedback(data: bytes, callback: Callable[[bytes], None]) -> bytes:
+    """Pass each transport-wide feedback packet of the compound RTCP packet `data` to
+    `callback`; return the other packets, in order (all of `data` when it holds none)."""
+    position = 0
+    found = False
+    kept: list[bytes] = []
+    while position + 4 <= len(data):
+        end = position + 4 * (int.from_bytes(data[position + 2 : position + 4], "big") + 1)
+        if end > len(data):
+            break  # truncated: aiortc's parser refuses it, as it would anyway
+        if (
+            data[position + 1] == RTCP_RTPFB
+            and data[position] & 0x1F == RTCP_TRANSPORT_FEEDBACK_FMT
+        ):
+            found = True
+            callback(data[position:end])
+        else:
+            kept.append(data[position:end])
+        position = end
+    if not found:
+        return data
+    kept.append(data[position:])
+    return b"".join(kept)
 
 
 def route_unknown_ssrcs_by_mid(router: RtpRouter) -> None:
@@ -412,7 +505,12 @@ class SenderOutput:
     producing the bytes aiortc's own `_retransmit` would (sfu/selftest.py compares them).
     """
 
-    def __init__(self, sender: RTCRtpSender) -> None:
+    def __init__(
+        self,
+        sender: RTCRtpSender,
+        downlink: TransportSequence | None = None,
+        transport_cc_id: int | None = None,
+    ) -> None:
         self.sender = sender
         self.ssrc: int = sender._ssrc
         self.rtx_ssrc: int = sender._rtx_ssrc
@@ -426,17 +524,34 @@ class SenderOutput:
         self.retransmissions_skipped = 0  # NACKs not answered: resent within an RTT, or over budget
         self._resent_at: dict[int, float] = {}
         self._retransmit_budget = float(RETRANSMIT_BUDGET_BYTES) * RETRANSMIT_SHARE
+        # The transport-wide sequence number's extension id where the subscriber negotiated it
+        # (it then numbers every packet, retransmissions and probes included).
+        self.transport_cc_id = transport_cc_id if downlink is not None else None
+        self.downlink = downlink if transport_cc_id is not None else None
+        self._last_sequence: int | None = None
+        self.padding_packets = 0
         sender._retransmit = self._retransmit  # type: ignore[method-assign]
 
     def send(
-        self, sequence_number: int, timestamp: int, payload_size: int, data: bytes, ntp_time: int
+        self,
+        sequence_number: int,
+        timestamp: int,
+        payload_size: int,
+        data: bytes,
+        ntp_time: int,
+        transport_sequence: int = -1,
+        now: float = 0.0,
     ) -> int:
-        """Send `data` (a plaintext RTP packet with these sequence number and timestamp);
-        record it for NACKs and Sender Reports. `ntp_time` is the send time, taken once per
+        """Send `data` (a plaintext RTP packet with these sequence number and timestamp, and
+        transport-wide sequence number when ≥ 0); record it for NACKs, Sender Reports and the
+        downlink estimate. `ntp_time` and `now` (monotonic) are the send time, taken once per
         forwarded packet. Returns the bytes sent; ConnectionError when not connected.
         """
         self._send_datagram(data)
+        if transport_sequence >= 0 and self.downlink is not None:
+            self.downlink.sent(transport_sequence, len(data), now)
         self._history[sequence_number % RTP_HISTORY_SIZE] = data
+        self._last_sequence = sequence_number
         budget = self._retransmit_budget + len(data) * RETRANSMIT_SHARE
         self._retransmit_budget = (
             budget if budget < RETRANSMIT_BUDGET_BYTES else RETRANSMIT_BUDGET_BYTES
@@ -488,17 +603,75 @@ class SenderOutput:
             # Bounded: forget what is past any round trip.
             self._resent_at = {seq: at for seq, at in self._resent_at.items() if now - at < 1.0}
         self._resent_at[sequence_number] = now
+        with contextlib.suppress(ConnectionError):
+            self._send_again(data, now)
+            self.retransmissions += 1
+
+    def send_padding(self, now: float) -> int:
+        """A probe's padding (sfu/downlink.py): the last packet sent, again, as an RTX
+        retransmission the subscriber's jitter buffer drops as a duplicate (libwebrtc pads
+        the same way). Returns the bytes sent; 0 where there is nothing to send it with (no
+        RTX, nothing sent yet, not connected)."""
+        sequence = self._last_sequence
+        if sequence is None or self.sender._RTCRtpSender__rtx_payload_type is None:  # type: ignore[attr-defined]
+            return 0
+        data = self._history.get(sequence % RTP_HISTORY_SIZE)
+        if data is None:
+            return 0
+        try:
+            sent = self._send_again(data, now)
+        except ConnectionError:
+            return 0
+        self.padding_packets += 1
+        return sent
+
+    def _send_again(self, data: bytes, now: float) -> int:
+        """Send the history's packet `data` again: a new transport-wide sequence number where
+        negotiated, as RTX where negotiated. Returns the bytes sent."""
+        sender = self.sender
+        transport_sequence = -1
+        if self.downlink is not None and self.transport_cc_id is not None:
+            transport_sequence = self.downlink.next_sequence()
+            data = with_transport_sequence(data, self.transport_cc_id, transport_sequence)
         rtx_payload_type = sender._RTCRtpSender__rtx_payload_type  # type: ignore[attr-defined]
         if rtx_payload_type is not None:
             rtx_sequence_number = sender._RTCRtpSender__rtx_sequence_number  # type: ignore[attr-defined]
             data = rtx_packet(data, rtx_payload_type, rtx_sequence_number, self.rtx_ssrc)
             sender._RTCRtpSender__rtx_sequence_number = uint16_add(rtx_sequence_number, 1)  # type: ignore[attr-defined]
-        with contextlib.suppress(ConnectionError):
-            self._send_datagram(data)
-            self.retransmissions += 1
+        self._send_datagram(data)
+        if transport_sequence >= 0 and self.downlink is not None:
+            self.downlink.sent(transport_sequence, len(data), now)
+        return len(data)
 
 
 _RTX_HEADER = struct.Struct("!BBHLL")
+ONE_BYTE_EXTENSIONS = 0xBEDE
+
+
+def with_transport_sequence(data: bytes, extension_id: int, sequence: int) -> bytes:
+    """The plaintext RTP packet `data` with its transport-wide sequence number (one-byte
+    header extension `extension_id`, as the forwarder writes them) set to `sequence`; `data`
+    unchanged when it carries none."""
+    first = data[0]
+    start = 12 + 4 * (first & 0x0F)
+    if not first & 0x10 or len(data) < start + 4:
+        return data
+    if int.from_bytes(data[start : start + 2], "big") != ONE_BYTE_EXTENSIONS:
+        return data
+    position = start + 4
+    end = min(position + 4 * int.from_bytes(data[start + 2 : start + 4], "big"), len(data))
+    while position < end:
+        header = data[position]
+        if header == 0:  # padding between elements
+            position += 1
+            continue
+        element_id, length = header >> 4, (header & 0x0F) + 1
+        if element_id == 15:
+            return data
+        if element_id == extension_id and length == 2:
+            return data[: position + 1] + sequence.to_bytes(2, "big") + data[position + 3 :]
+        position += 1 + length
+    return data
 
 
 def rtx_packet(data: bytes, payload_type: int, sequence_number: int, ssrc: int) -> bytes:

@@ -87,15 +87,21 @@ def choose_layer(
     now: float,
     current: int = -1,
     first_packet: float | None = None,
+    highest: int | None = None,
 ) -> int:
-    """The layer a viewer showing the video `view_height` device pixels tall should get.
+    """The layer a viewer showing the video `view_height` device pixels tall should get, not
+    above `highest` (the viewer's caps: its losses, its share of its downlink).
 
     Only layers sending now are candidates (see Layer.active for `first_packet`); when none
-    is, the current choice stands (or the top layer, which a key-frame request will wake).
+    is, the current choice stands (or the top layer, which a key-frame request will wake);
+    when none at or below `highest` is, the lowest that is.
     """
     active = [layer.index for layer in layers if layer.active(now, first_packet)]
     if not active:
-        return current if current >= 0 else len(layers) - 1
+        choice = current if current >= 0 else len(layers) - 1
+        return choice if highest is None else max(0, min(choice, highest))
+    if highest is not None:
+        active = [index for index in active if index <= highest] or active[:1]
     if view_height is None:
         return active[-1]
     for index in active:

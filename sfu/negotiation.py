@@ -23,6 +23,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpSendParameters
 
 from sfu import hooks, ice
 from sfu.codecs import capability_for, codec_key
+from sfu.downlink import Downlink
 from sfu.errors import EngineError
 from sfu.forwarding import SendSlot
 from sfu.sdp import parse_sdp
@@ -77,6 +78,7 @@ class ReceiveTransport:
         self.lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._answered: list[str] = []
+        self.downlink = Downlink(self)
 
     # --- offers ----------------------------------------------------------------------------
     def schedule(self) -> None:
@@ -172,14 +174,22 @@ class ReceiveTransport:
 
         hooks.on_sender_start(transceiver.sender, started)
         hooks.on_keyframe_request(transceiver.sender, keyframe_requested)
+        # One DTLS transport carries every slot (max-bundle): its feedback is the downlink's.
+        hooks.on_transport_feedback(transceiver.sender.transport, self._transport_feedback)
         self.slots.append(slot)
         return slot
+
+    def _transport_feedback(self, data: bytes) -> None:
+        self.downlink.on_feedback(data)
 
     def _slot_started(self, slot: SendSlot, parameters: RTCRtpSendParameters) -> None:
         """aiortc started the slot's sender (the subscriber's DTLS connected)."""
         codec = parameters.codecs[0]
+        transport_cc_id = next(
+            (e.id for e in parameters.headerExtensions if e.uri == hooks.TRANSPORT_CC_URI), None
+        )
         slot.start(
-            hooks.SenderOutput(slot.transceiver.sender),
+            hooks.SenderOutput(slot.transceiver.sender, self.downlink, transport_cc_id),
             codec.payloadType,
             codec.clockRate,
             parameters.muxId,
@@ -233,6 +243,8 @@ class ReceiveTransport:
         self.pc = None
         self.slots.clear()
         self.in_flight = None
+        self.downlink.close()
+        self.downlink = Downlink(self)
 
     def restart(self) -> None:
         """A new connection for the same consumers: each is offered again on it.

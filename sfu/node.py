@@ -33,7 +33,11 @@ class SfuNodeServer:
         self.channel = registry.channel_for(name)
         self.capacity = capacity if capacity is not None else app_settings.NODE_CAPACITY
         self.layer = get_channel_layer()
-        self.engine = MediaEngine(emit=self._emit_event, release_room=self._release_room)
+        self.engine = MediaEngine(
+            emit=self._emit_event,
+            release_room=self._release_room,
+            estimate_downlinks=app_settings.DOWNLINK_ESTIMATE,
+        )
         self.handlers: dict[SfuMethod, Handler] = {
             SfuMethod.PING: self._ping,
             **media_handlers(self.engine),

@@ -17,7 +17,7 @@ from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from sfu import ice
+from sfu import hooks, ice
 from sfu.codecs import codec_key
 from sfu.consumer import Consumer
 from sfu.errors import EngineError
@@ -95,6 +95,7 @@ class Peer:
             except Exception as exc:
                 raise EngineError("bad_sdp", f"the offer was refused: {exc}") from None
             for transceiver in pc.getTransceivers():
+                hooks.refuse_transport_cc(transceiver)  # publishers get REMB
                 if transceiver.mid is not None and transceiver.mid not in self.bindings:
                     self.bindings[transceiver.mid] = ReceiverBinding(
                         transceiver.receiver, transceiver.kind

@@ -161,14 +161,39 @@ class Producer:
                 self.retarget(consumer, now)
 
     def retarget(self, consumer: Consumer, now: float) -> None:
+        """Choose `consumer`'s target layer: what its tile needs, within its caps (its losses,
+        its share of its downlink)."""
+        caps = [cap for cap in (consumer.loss_cap, consumer.bandwidth_cap) if cap is not None]
         target = choose_layer(
-            self.layers, consumer.view_height, now, consumer.layer, self.first_packet
+            self.layers,
+            consumer.view_height,
+            now,
+            consumer.layer,
+            self.first_packet,
+            highest=min(caps) if caps else None,
         )
-        if consumer.loss_cap is not None:
-            target = min(target, consumer.loss_cap)
         consumer.target_layer = target
         if target != consumer.layer:
             self.request_keyframe(target)
+
+    def layer_options(self, consumer: Consumer, now: float) -> list[int]:
+        """The layers `consumer` could get, lowest first, up to what its tile needs within its
+        loss cap (sfu/downlink.py chooses among them by its downlink's estimate)."""
+        wanted = choose_layer(
+            self.layers,
+            consumer.view_height,
+            now,
+            consumer.layer,
+            self.first_packet,
+            highest=consumer.loss_cap,
+        )
+        first = self.first_packet
+        options = [
+            layer.index
+            for layer in self.layers
+            if layer.index <= wanted and layer.active(now, first)
+        ]
+        return options or [wanted]
 
     # --- pause / close -------------------------------------------------------------------------
     async def set_paused(self, paused: bool) -> None:

@@ -74,7 +74,21 @@ def check_static() -> list[str]:
     video_extensions = getattr(aiortc_codecs, "HEADER_EXTENSIONS", {}).get("video")
     if not isinstance(video_extensions, list):
         problems.append("aiortc.codecs.HEADER_EXTENSIONS['video'] is no longer a list")
-    for name in ("mid", "abs_send_time", "audio_level", "rtp_stream_id", "repaired_rtp_stream_id"):
+    video_codecs = getattr(aiortc_codecs, "CODECS", {}).get("video")
+    if not isinstance(video_codecs, list) or not all(
+        isinstance(getattr(codec, "rtcpFeedback", None), list) for codec in video_codecs
+    ):
+        problems.append("aiortc.codecs.CODECS['video'] no longer lists codecs with rtcpFeedback")
+    if not callable(getattr(aiortc_codecs, "is_rtx", None)):
+        problems.append("aiortc.codecs.is_rtx is missing")
+    for name in (
+        "mid",
+        "abs_send_time",
+        "audio_level",
+        "rtp_stream_id",
+        "repaired_rtp_stream_id",
+        "transport_sequence_number",
+    ):
         if not hasattr(HeaderExtensions(), name):
             problems.append(f"HeaderExtensions.{name} is missing")
     problems.extend(check_forwarded_serialization())
@@ -106,18 +120,18 @@ def check_receive_statistics() -> list[str]:
     return problems
 
 
-def _extensions_map() -> HeaderExtensionsMap:
-    """The header extensions a browser negotiates (mid, abs-send-time, audio level)."""
+def _extensions_map(transport_cc: bool = False) -> HeaderExtensionsMap:
+    """The header extensions a browser negotiates (mid, abs-send-time, audio level, and the
+    transport-wide sequence number where the SFU offered it)."""
+    extensions = [
+        RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+        RTCRtpHeaderExtensionParameters(id=3, uri=ABS_SEND_TIME_URI),
+        RTCRtpHeaderExtensionParameters(id=4, uri=AUDIO_LEVEL_URI),
+    ]
+    if transport_cc:
+        extensions.append(hooks.TRANSPORT_CC_EXTENSION)
     extensions_map = HeaderExtensionsMap()
-    extensions_map.configure(
-        RTCRtpParameters(
-            headerExtensions=[
-                RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
-                RTCRtpHeaderExtensionParameters(id=3, uri=ABS_SEND_TIME_URI),
-                RTCRtpHeaderExtensionParameters(id=4, uri=AUDIO_LEVEL_URI),
-            ]
-        )
-    )
+    extensions_map.configure(RTCRtpParameters(headerExtensions=extensions))
     return extensions_map
 
 
@@ -147,7 +161,26 @@ def check_forwarded_serialization() -> list[str]:
             bytes([0x80 | 42]),
         ),
     }
-    for name, (block, extensions, value) in cases.items():
+    numbered_map = _extensions_map(transport_cc=True)
+    numbered = ExtensionBlock(
+        numbered_map,
+        HeaderExtensions(mid="1", abs_send_time=0),
+        HeaderExtensions(mid="1", abs_send_time=0xFFFFFF),
+        HeaderExtensions(mid="1"),
+    )
+    checks: list[tuple[str, HeaderExtensionsMap, bytes, HeaderExtensions]] = [
+        (name, extensions_map, block.with_value(value), extensions)
+        for name, (block, extensions, value) in cases.items()
+    ]
+    checks.append(
+        (
+            "abs-send-time and transport-wide sequence number",
+            numbered_map,
+            numbered.with_value(bytes.fromhex("123456"), 0xBEEF),
+            HeaderExtensions(mid="1", abs_send_time=0x123456, transport_sequence_number=0xBEEF),
+        )
+    )
+    for name, used_map, block_bytes, extensions in checks:
         packet = RtpPacket(
             payload_type=96, marker=1, sequence_number=65000, timestamp=4000000000, ssrc=1234
         )
@@ -159,11 +192,18 @@ def check_forwarded_serialization() -> list[str]:
             packet.sequence_number,
             packet.timestamp,
             packet.ssrc,
-            block.with_value(value),
+            block_bytes,
             packet.payload,
         )
-        if built != packet.serialize(extensions_map):
+        if built != packet.serialize(used_map):
             problems.append(f"the forwarder's RTP serialization ({name}) differs from aiortc's")
+        if name.endswith("sequence number"):
+            renumbered = hooks.with_transport_sequence(
+                built, hooks.TRANSPORT_CC_EXTENSION.id, 0x0102
+            )
+            packet.extensions.transport_sequence_number = 0x0102
+            if renumbered != packet.serialize(used_map):
+                problems.append("the forwarder renumbers transport-wide sequence numbers wrongly")
     return problems
 
 

@@ -24,7 +24,10 @@ async def peer_stats(peer: Peer) -> dict[str, Any]:
     transports = []
     for direction, pc in (("send", peer.send_pc), ("receive", peer.receive.pc)):
         if pc is not None:
-            transports.append(await _transport_stats(direction, pc))
+            entry = await _transport_stats(direction, pc)
+            if direction == "receive":
+                entry["downlink"] = peer.receive.downlink.describe()
+            transports.append(entry)
     return {
         "transports": transports,
         "producers": [_producer_stats(p) for p in peer.producers.values()],
@@ -41,6 +44,7 @@ async def _transport_stats(direction: str, pc: RTCPeerConnection) -> dict[str, A
         "packets_received": 0,
         "bytes_sent": 0,
         "bytes_received": 0,
+        "downlink": None,
     }
     report = await pc.getStats()
     for stat in report.values():

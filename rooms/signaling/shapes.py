@@ -17,6 +17,7 @@ from sfu.contract import (
     ConsumerEventData,
     ConsumerInfo,
     ConsumerStats,
+    DownlinkStats,
     JoinReply,
     NegotiateData,
     ProducerClosedData,
@@ -145,6 +146,23 @@ def _transport_stats(transport: TransportStats) -> Shape:
         "packetsReceived": transport["packets_received"],
         "bytesSent": transport["bytes_sent"],
         "bytesReceived": transport["bytes_received"],
+        "downlink": _downlink_stats(transport["downlink"]),
+    }
+
+
+def _downlink_stats(downlink: DownlinkStats | None) -> Shape | None:
+    if downlink is None:
+        return None
+    return {
+        "estimating": downlink["estimating"],
+        "estimateBps": downlink["estimate_bps"],
+        "acknowledgedBps": downlink["acknowledged_bps"],
+        "delayState": downlink["delay_state"],
+        "lossFraction": downlink["loss_fraction"],
+        "feedbackPackets": downlink["feedback_packets"],
+        "badFeedback": downlink["bad_feedback"],
+        "probes": downlink["probes"],
+        "probesSucceeded": downlink["probes_succeeded"],
     }
 
 
@@ -203,6 +221,7 @@ def _consumer_stats(consumer: ConsumerStats) -> Shape:
         "targetLayer": consumer["target_layer"],
         "layerSwitches": consumer["layer_switches"],
         "lossCap": consumer["loss_cap"],
+        "bandwidthCap": consumer["bandwidth_cap"],
         "viewWidth": consumer["view_width"],
         "viewHeight": consumer["view_height"],
     }

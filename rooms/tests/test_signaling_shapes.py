@@ -102,6 +102,27 @@ def test_stats_are_camel_cased_field_by_field() -> None:
         "packets_received": 2,
         "bytes_sent": 3,
         "bytes_received": 4,
+        "downlink": None,
+    }
+    receive: TransportStats = {
+        "direction": "receive",
+        "connection_state": "connected",
+        "ice_state": "completed",
+        "packets_sent": 30,
+        "packets_received": 31,
+        "bytes_sent": 32,
+        "bytes_received": 33,
+        "downlink": {
+            "estimating": True,
+            "estimate_bps": 800_000,
+            "acknowledged_bps": 650_000,
+            "delay_state": "overusing",
+            "loss_fraction": 0.25,
+            "feedback_packets": 34,
+            "bad_feedback": 35,
+            "probes": 36,
+            "probes_succeeded": 37,
+        },
     }
     producer: ProducerStats = {
         "producer_id": "p1",
@@ -148,11 +169,12 @@ def test_stats_are_camel_cased_field_by_field() -> None:
         "target_layer": 2,
         "layer_switches": 22,
         "loss_cap": 1,
+        "bandwidth_cap": 0,
         "view_width": 640,
         "view_height": 360,
     }
     stats: StatsReply = {
-        "transports": [transport],
+        "transports": [transport, receive],
         "producers": [producer],
         "consumers": [consumer],
     }
@@ -167,7 +189,28 @@ def test_stats_are_camel_cased_field_by_field() -> None:
                     "packetsReceived": 2,
                     "bytesSent": 3,
                     "bytesReceived": 4,
-                }
+                    "downlink": None,
+                },
+                {
+                    "direction": "receive",
+                    "connectionState": "connected",
+                    "iceState": "completed",
+                    "packetsSent": 30,
+                    "packetsReceived": 31,
+                    "bytesSent": 32,
+                    "bytesReceived": 33,
+                    "downlink": {
+                        "estimating": True,
+                        "estimateBps": 800_000,
+                        "acknowledgedBps": 650_000,
+                        "delayState": "overusing",
+                        "lossFraction": 0.25,
+                        "feedbackPackets": 34,
+                        "badFeedback": 35,
+                        "probes": 36,
+                        "probesSucceeded": 37,
+                    },
+                },
             ],
             "producers": [
                 {
@@ -223,6 +266,7 @@ def test_stats_are_camel_cased_field_by_field() -> None:
                     "targetLayer": 2,
                     "layerSwitches": 22,
                     "lossCap": 1,
+                    "bandwidthCap": 0,
                     "viewWidth": 640,
                     "viewHeight": 360,
                 }

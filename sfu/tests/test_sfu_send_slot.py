@@ -52,7 +52,9 @@ def started_slot(
     extensions: list[RTCRtpHeaderExtensionParameters] | None = None,
 ) -> tuple[SendSlot, RecordingOutput]:
     """A slot started the way the receive transport starts one once aiortc's sender runs,
-    with the header extensions the subscriber negotiated (aiortc's own by default)."""
+    with the header extensions the subscriber negotiated (by default aiortc's own, without
+    the transport-wide sequence number that sfu/tests/test_sfu_transport_cc.py covers: a node
+    started earlier in the process adds it to aiortc's table)."""
     transceiver = pc.addTransceiver(kind, direction="sendonly")
     key = ("video/vp8", "", "") if kind == "video" else ("audio/opus", "", "")
     slot = SendSlot(transceiver, kind, key)
@@ -60,7 +62,9 @@ def started_slot(
     # What aiortc's sender.send(parameters) does with the negotiated extensions.
     output.extensions_map.configure(
         RTCRtpParameters(
-            headerExtensions=HEADER_EXTENSIONS[kind] if extensions is None else extensions
+            headerExtensions=[e for e in HEADER_EXTENSIONS[kind] if e.uri != hooks.TRANSPORT_CC_URI]
+            if extensions is None
+            else extensions
         )
     )
     slot.start(output, SUBSCRIBER_PAYLOAD_TYPE[kind], CLOCK_RATE[kind], MID)

@@ -1,0 +1,283 @@
+"""A subscriber's downlink: what its link can take, and how that is shared among its videos.
+
+Every packet the SFU sends on a subscriber's receive transport carries a transport-wide
+sequence number (where the subscriber negotiated transport-cc, which the SFU offers on video);
+the subscriber's browser reports when each arrived (RTCP transport-wide feedback, every 50 to
+100 ms), and `DownlinkEstimator` (sfu/bwe.py) turns sends and arrivals into an estimate of the
+rate the link carries without building a queue. Every ALLOCATION_SECONDS the estimate is
+shared out (`allocate`): audio and single-layer videos take what they send; each simulcast
+video starts from its lowest layer, then, screen shares first, the active speaker next, larger
+tiles before smaller, each is raised as far as its tile needs and the budget allows. The result
+is each consumer's `bandwidth_cap`, one of the caps its producer's layer choice respects
+(sfu/producer.py), beside the tile's size and the loss cap.
+
+The estimate cannot find room above what is sent: when the videos would use more than it
+allows, the downlink probes. For PROBE_SECONDS it adds padding (RTX copies of the last packet
+sent, which the subscriber drops as duplicates) so that what it sends reaches the probe's
+target, and the estimator reads the rate those packets arrived at; a probe that does not raise
+the estimate makes the next wait twice as long.
+
+Without feedback (a subscriber that did not negotiate transport-cc, or stopped sending it) no
+consumer is capped here: the loss cap stands in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from sfu.bwe import DownlinkEstimator
+from sfu.twcc import parse_transport_feedback
+
+if TYPE_CHECKING:
+    from sfu.consumer import Consumer
+    from sfu.contract import DownlinkStats
+    from sfu.negotiation import ReceiveTransport
+
+logger = logging.getLogger(__name__)
+
+# How often the estimate is shared out again.
+ALLOCATION_SECONDS = 0.5
+# Feedback older than this says nothing about the link any more: no caps from it.
+FEEDBACK_STALE_SECONDS = 2.0
+# What the SFU assumes a layer costs before it has measured it (the call client's encodings).
+NOMINAL_LAYER_BPS = (150_000, 500_000, 1_500_000)
+# Measured layer rates count RTP payloads: headers, SRTP and UDP/IP add about this much.
+HEADER_OVERHEAD = 1.08
+# Moving a video up needs the new total within this share of the estimate (so a move up is
+# not undone by the next estimate's noise); staying needs it within the estimate.
+MOVE_UP_SHARE = 0.9
+# Probing: how long a probe lasts, how often its padding is topped up, how far above the
+# estimate it reaches, and how long after one the next may start (doubling after each that
+# failed, up to PROBE_MAX_INTERVAL_SECONDS).
+PROBE_SECONDS = 0.1
+PROBE_TICK_SECONDS = 0.005
+PROBE_MAX_FACTOR = 2.0
+PROBE_INTERVAL_SECONDS = 1.0
+PROBE_MAX_INTERVAL_SECONDS = 8.0
+# A probe succeeded when the estimate rose by at least this factor.
+PROBE_SUCCESS_FACTOR = 1.1
+# Padding for a probe stops when it would exceed this many packets per tick (a guard).
+PROBE_MAX_PACKETS_PER_TICK = 40
+
+
+class Downlink:
+    """The receive transport's transport-wide numbering, estimate, sharing and probing."""
+
+    def __init__(self, receive: ReceiveTransport) -> None:
+        self.receive = receive
+        self.estimator = DownlinkEstimator()
+        self._sequence = 0
+        self.feedback_packets = 0
+        self.bad_feedback = 0
+        self.last_feedback: float | None = None
+        self.next_allocation = 0.0
+        self.probe_cluster = -1
+        self.probe_until = 0.0
+        self.probes = 0
+        self.probes_succeeded = 0
+        self._probe_task: asyncio.Task[None] | None = None
+        self._probe_started_estimate = 0
+        self._probe_interval = PROBE_INTERVAL_SECONDS
+        self._next_probe = 0.0
+        self.closed = False
+
+    # --- numbering and feedback ------------------------------------------------------------
+    def next_sequence(self) -> int:
+        sequence = self._sequence
+        self._sequence = (sequence + 1) & 0xFFFF
+        return sequence
+
+    def sent(self, sequence: int, size: int, now: float) -> None:
+        cluster = self.probe_cluster if now < self.probe_until else -1
+        self.estimator.on_packet_sent(sequence, size, now, cluster)
+
+    def on_feedback(self, data: bytes) -> None:
+        """One transport-wide feedback packet from the subscriber (from outside: a malformed
+        one is counted and dropped)."""
+        try:
+            feedback = parse_transport_feedback(data)
+        except ValueError:
+            self.bad_feedback += 1
+            return
+        now = time.monotonic()
+        try:
+            self.estimator.on_feedback(feedback, now)
+        except Exception:  # never let a subscriber's report break its transport's RTCP
+            logger.exception("the downlink estimator failed on feedback")
+            self.bad_feedback += 1
+            return
+        self.feedback_packets += 1
+        self.last_feedback = now
+        if now >= self.next_allocation:
+            self.allocate(now)
+
+    def estimating(self, now: float) -> bool:
+        return self.last_feedback is not None and now - self.last_feedback < FEEDBACK_STALE_SECONDS
+
+    # --- sharing ---------------------------------------------------------------------------
+    def allocate(self, now: float) -> None:
+        """Share the estimate among the subscriber's consumers; without a current estimate,
+        uncap them."""
+        self.next_allocation = now + ALLOCATION_SECONDS
+        if not self.estimating(now):
+            for consumer in self.receive.peer.consumers.values():
+                self._set_cap(consumer, None, now)
+            return
+        self._review_probe()
+        self.share(self.estimator.estimate_bps, now)
+
+    def share(self, estimate_bps: int, now: float) -> None:
+        """Share `estimate_bps` among the subscriber's forwarding consumers: each simulcast
+        video's `bandwidth_cap` (module docstring); a probe when they want more."""
+        consumers = [c for c in self.receive.peer.consumers.values() if c.forwarding]
+        budget = float(estimate_bps)
+        layered: list[Consumer] = []
+        for consumer in consumers:
+            if consumer.kind == "video" and consumer.producer.simulcast:
+                layered.append(consumer)
+            else:
+                budget -= consumer.meter.current_bitrate()
+        choices: dict[str, list[int]] = {}
+        chosen: dict[str, int] = {}
+        spent = 0.0
+        wanted_total = 0.0
+        for consumer in layered:
+            options = consumer.producer.layer_options(consumer, now)
+            choices[consumer.id] = options
+            chosen[consumer.id] = options[0]
+            spent += layer_cost(consumer, options[0])
+            wanted_total += layer_cost(consumer, options[-1])
+        for consumer in sorted(layered, key=self._priority):
+            current = chosen[consumer.id]
+            held = consumer.bandwidth_cap
+            for index in choices[consumer.id][1:]:
+                total = spent - layer_cost(consumer, current) + layer_cost(consumer, index)
+                limit = budget if held is not None and index <= held else budget * MOVE_UP_SHARE
+                if total > limit:
+                    break
+                spent, current = total, index
+            chosen[consumer.id] = current
+        for consumer in layered:
+            self._set_cap(consumer, chosen[consumer.id], now)
+        if wanted_total > budget:
+            self._maybe_probe(now, wanted_total + estimate_bps - budget)
+
+    def _priority(self, consumer: Consumer) -> tuple[int, int]:
+        producer = consumer.producer
+        if producer.source == "screen":
+            rank = 0
+        elif producer.peer.id == self.receive.peer.router.active_speaker:
+            rank = 1
+        else:
+            rank = 2
+        area = (consumer.view_width or 0) * (consumer.view_height or 0)
+        return rank, -area
+
+    @staticmethod
+    def _set_cap(consumer: Consumer, cap: int | None, now: float) -> None:
+        if consumer.bandwidth_cap == cap:
+            return
+        consumer.bandwidth_cap = cap
+        if consumer.forwarding and consumer.producer.simulcast:
+            consumer.producer.retarget(consumer, now)
+
+    # --- probing ---------------------------------------------------------------------------
+    def _maybe_probe(self, now: float, wanted_bps: float) -> None:
+        if self.closed or now < self._next_probe:
+            return
+        if self._probe_task is not None and not self._probe_task.done():
+            return
+        estimate = self.estimator.estimate_bps
+        target = int(min(wanted_bps, max(estimate, 1) * PROBE_MAX_FACTOR))
+        if target <= estimate * PROBE_SUCCESS_FACTOR:
+            return
+        self.probes += 1
+        self._probe_started_estimate = estimate
+        self.probe_cluster = self.estimator.start_probe(target, now)
+        self.probe_until = now + PROBE_SECONDS
+        self._next_probe = now + PROBE_SECONDS + self._probe_interval
+        self._probe_task = asyncio.get_running_loop().create_task(self._pad(target, now))
+
+    def _review_probe(self) -> None:
+        """After a probe: did it raise the estimate? The next one comes sooner if it did."""
+        if self._probe_started_estimate <= 0 or time.monotonic() < self.probe_until + 0.2:
+            return
+        if self.estimator.estimate_bps >= self._probe_started_estimate * PROBE_SUCCESS_FACTOR:
+            self.probes_succeeded += 1
+            self._probe_interval = PROBE_INTERVAL_SECONDS
+        else:
+            self._probe_interval = min(2 * self._probe_interval, PROBE_MAX_INTERVAL_SECONDS)
+            self._next_probe = max(self._next_probe, time.monotonic() + self._probe_interval)
+        self._probe_started_estimate = 0
+
+    async def _pad(self, target_bps: int, started: float) -> None:
+        """Top up what is sent to `target_bps` with padding until the probe ends."""
+        meter_start = self._bytes_sent()
+        padding = 0
+        try:
+            while not self.closed:
+                now = time.monotonic()
+                if now >= self.probe_until:
+                    break
+                due = target_bps / 8 * (now - started + PROBE_TICK_SECONDS)
+                missing = due - (self._bytes_sent() - meter_start) - padding
+                for _ in range(PROBE_MAX_PACKETS_PER_TICK):
+                    if missing <= 0:
+                        break
+                    sent = self._send_padding(now)
+                    if sent <= 0:
+                        break
+                    padding += sent
+                    missing -= sent
+                await asyncio.sleep(PROBE_TICK_SECONDS)
+        finally:
+            self.probe_until = min(self.probe_until, time.monotonic())
+
+    def _outputs(self) -> Iterable[Any]:
+        for slot in self.receive.slots:
+            if slot.kind == "video" and slot.output is not None and slot.consumer_id:
+                yield slot.output
+
+    def _bytes_sent(self) -> int:
+        return sum(c.meter.bytes for c in self.receive.peer.consumers.values())
+
+    def _send_padding(self, now: float) -> int:
+        for output in self._outputs():
+            sent: int = output.send_padding(now)
+            if sent > 0:
+                return sent
+        return 0
+
+    def close(self) -> None:
+        self.closed = True
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+
+    def describe(self) -> DownlinkStats:
+        estimator = self.estimator.describe()
+        return {
+            "estimating": self.estimating(time.monotonic()),
+            "estimate_bps": self.estimator.estimate_bps,
+            "acknowledged_bps": self.estimator.acknowledged_bps,
+            "delay_state": str(estimator.get("delay_state", "normal")),
+            "loss_fraction": float(estimator.get("loss_fraction", 0.0)),  # type: ignore[arg-type]
+            "feedback_packets": self.feedback_packets,
+            "bad_feedback": self.bad_feedback,
+            "probes": self.probes,
+            "probes_succeeded": self.probes_succeeded,
+        }
+
+
+def layer_cost(consumer: Consumer, index: int) -> float:
+    """What forwarding the producer's layer `index` to `consumer` costs, in bit/s: measured
+    where the layer sends, else NOMINAL_LAYER_BPS."""
+    layers = consumer.producer.layers
+    measured = layers[index].meter.current_bitrate()
+    if measured > 0:
+        return measured * HEADER_OVERHEAD
+    nominal = NOMINAL_LAYER_BPS[max(0, len(NOMINAL_LAYER_BPS) - len(layers) + index)]
+    return float(nominal)
