@@ -589,6 +589,23 @@ def _timeline(
                         }
                     )
             row["sfu"] = consumers
+            # The node's estimate of each viewer's downlink over time (sfu/downlink.py).
+            downlinks = {}
+            for peer, stats in sfu_samples[i][1].items():
+                transports = stats.get("transports", []) if isinstance(stats, dict) else []
+                for transport in transports:
+                    downlink = transport.get("downlink")
+                    if transport.get("direction") == "receive" and isinstance(downlink, dict):
+                        downlinks[names.get(peer, peer)] = {
+                            "estimate_kbps": round((downlink.get("estimate_bps") or 0) / 1000),
+                            "acked_kbps": round((downlink.get("acknowledged_bps") or 0) / 1000),
+                            "delay": downlink.get("delay_state"),
+                            "loss": downlink.get("loss_fraction"),
+                            "probes": downlink.get("probes"),
+                            "probes_ok": downlink.get("probes_succeeded"),
+                        }
+            if downlinks:
+                row["downlink"] = downlinks
         if i < len(link_samples):
             row["links"] = {
                 name: {d: (v.get("qdisc") or {}).get(d, {}).get("backlog") for d in ("down", "up")}
@@ -816,7 +833,7 @@ def render(results: dict[str, Any]) -> str:
                 k: v
                 for k, v in producer.items()
                 if k not in {"publisher", "kind", "source", "kbps", "keyframe_requests",
-                             "nacks_sent", "packets_lost"}
+                             "nacks_sent", "packets_lost", "duplicates_dropped"}
             }  # fmt: skip
             sfu_rows.append(
                 [
@@ -826,6 +843,7 @@ def render(results: dict[str, Any]) -> str:
                     str(producer["keyframe_requests"]),
                     str(producer["nacks_sent"]),
                     str(producer["packets_lost"]),
+                    _fmt(producer.get("duplicates_dropped")),
                     _producer_layers_cell(extra),
                 ]
             )
@@ -884,6 +902,7 @@ def render(results: dict[str, Any]) -> str:
                 "key-frame requests",
                 "NACKs sent",
                 "lost",
+                "RTX duplicates dropped",
                 "layer fields",
             ],
             sfu_rows,

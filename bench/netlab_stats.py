@@ -431,6 +431,7 @@ def summarize_sfu(
             "keyframe_requests": int(_delta(first, last, "keyframe_requests")),
             "nacks_sent": int(_delta(first, last, "nacks_sent")),
             "packets_lost": int(_delta(first, last, "packets_lost")),
+            "duplicates_dropped": int(_delta(first, last, "duplicates_dropped")),
         }
         for key, value in last.items():
             if (

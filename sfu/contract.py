@@ -170,6 +170,7 @@ class ProducerStats(ProducerInfo):
     jitter: int
     nacks_sent: int
     retransmissions_received: int
+    duplicates_dropped: int  # retransmissions of packets already received (probes, padding)
     keyframe_requests: int
     consumers: int
     rtt_ms: None  # a receiving leg has no RTT measurement in aiortc

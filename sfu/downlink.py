@@ -14,8 +14,9 @@ is each consumer's `bandwidth_cap`, one of the caps its producer's layer choice 
 The estimate cannot find room above what is sent: when the videos would use more than it
 allows, the downlink probes. For PROBE_SECONDS it adds padding (RTX copies of the last packet
 sent, which the subscriber drops as duplicates) so that what it sends reaches the probe's
-target, and the estimator reads the rate those packets arrived at; a probe that does not raise
-the estimate makes the next wait twice as long.
+target, and the estimator reads the rate those packets arrived at (the estimate when higher);
+after a probe that the link carried the next may follow at once, after one it did not the next
+waits 1 s, twice as long after each further failure (up to 5 s).
 
 Without feedback (a subscriber that did not negotiate transport-cc, or stopped sending it) no
 consumer is capped here: the loss cap stands in.
@@ -29,7 +30,13 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sfu.bwe import DownlinkEstimator
+from sfu.bwe import (
+    PROBE_BACKOFF_MAX_S,
+    PROBE_BACKOFF_START_S,
+    PROBE_RESULT_TIMEOUT_S,
+    PROBE_SUCCESS_RATIO,
+    DownlinkEstimator,
+)
 from sfu.twcc import parse_transport_feedback
 
 if TYPE_CHECKING:
@@ -50,16 +57,16 @@ HEADER_OVERHEAD = 1.08
 # Moving a video up needs the new total within this share of the estimate (so a move up is
 # not undone by the next estimate's noise); staying needs it within the estimate.
 MOVE_UP_SHARE = 0.9
-# Probing: how long a probe lasts, how often its padding is topped up, how far above the
-# estimate it reaches, and how long after one the next may start (doubling after each that
-# failed, up to PROBE_MAX_INTERVAL_SECONDS).
+# Probing (sfu/bwe.py's recommended policy): a probe lasts PROBE_SECONDS, its padding topped
+# up every PROBE_TICK_SECONDS, reaching for at most PROBE_MAX_FACTOR x the estimate; it
+# succeeded when the rate its packets arrived at is >= PROBE_SUCCESS_RATIO x its target (the
+# next may follow at once), else the next waits PROBE_BACKOFF_START_S, doubling up to
+# PROBE_BACKOFF_MAX_S; without a result PROBE_RESULT_TIMEOUT_S after it, it failed.
 PROBE_SECONDS = 0.1
 PROBE_TICK_SECONDS = 0.005
 PROBE_MAX_FACTOR = 2.0
-PROBE_INTERVAL_SECONDS = 1.0
-PROBE_MAX_INTERVAL_SECONDS = 8.0
-# A probe succeeded when the estimate rose by at least this factor.
-PROBE_SUCCESS_FACTOR = 1.1
+# The estimate must fall short of what the videos want by this factor for a probe.
+PROBE_SHORTFALL = 0.9
 # Padding for a probe stops when it would exceed this many packets per tick (a guard).
 PROBE_MAX_PACKETS_PER_TICK = 40
 
@@ -80,8 +87,8 @@ class Downlink:
         self.probes = 0
         self.probes_succeeded = 0
         self._probe_task: asyncio.Task[None] | None = None
-        self._probe_started_estimate = 0
-        self._probe_interval = PROBE_INTERVAL_SECONDS
+        self._probe_target = 0  # of the probe waiting for its verdict (0: none)
+        self._probe_backoff = PROBE_BACKOFF_START_S
         self._next_probe = 0.0
         self.closed = False
 
@@ -127,7 +134,7 @@ class Downlink:
             for consumer in self.receive.peer.consumers.values():
                 self._set_cap(consumer, None, now)
             return
-        self._review_probe()
+        self._review_probe(now)
         self.share(self.estimator.estimate_bps, now)
 
     def share(self, estimate_bps: int, now: float) -> None:
@@ -187,43 +194,49 @@ class Downlink:
 
     # --- probing ---------------------------------------------------------------------------
     def _maybe_probe(self, now: float, wanted_bps: float) -> None:
-        if self.closed or now < self._next_probe:
-            return
-        if self._probe_task is not None and not self._probe_task.done():
+        if self.closed or now < self._next_probe or self._probe_target:
             return
         estimate = self.estimator.estimate_bps
-        target = int(min(wanted_bps, max(estimate, 1) * PROBE_MAX_FACTOR))
-        if target <= estimate * PROBE_SUCCESS_FACTOR:
+        if estimate >= wanted_bps * PROBE_SHORTFALL:
             return
+        target = int(min(wanted_bps, max(estimate, 1) * PROBE_MAX_FACTOR))
         self.probes += 1
-        self._probe_started_estimate = estimate
+        self._probe_target = target
         self.probe_cluster = self.estimator.start_probe(target, now)
         self.probe_until = now + PROBE_SECONDS
-        self._next_probe = now + PROBE_SECONDS + self._probe_interval
-        self._probe_task = asyncio.get_running_loop().create_task(self._pad(target, now))
+        if self._probe_task is not None:
+            self._probe_task.cancel()  # the last one's padding, if it has not noticed its end
+        self._probe_task = asyncio.get_running_loop().create_task(
+            self._pad(self.probe_cluster, target, now)
+        )
 
-    def _review_probe(self) -> None:
-        """After a probe: did it raise the estimate? The next one comes sooner if it did."""
-        if self._probe_started_estimate <= 0 or time.monotonic() < self.probe_until + 0.2:
+    def _review_probe(self, now: float) -> None:
+        """The last probe's verdict, once there is one: a success lets the next follow at once
+        (the estimate it raised is the next one's base), a failure makes it wait longer."""
+        if not self._probe_target or now < self.probe_until:
             return
-        if self.estimator.estimate_bps >= self._probe_started_estimate * PROBE_SUCCESS_FACTOR:
+        result = self.estimator.probe_result(self.probe_cluster)
+        if result is None and now < self.probe_until + PROBE_RESULT_TIMEOUT_S:
+            return
+        if result is not None and result >= PROBE_SUCCESS_RATIO * self._probe_target:
             self.probes_succeeded += 1
-            self._probe_interval = PROBE_INTERVAL_SECONDS
+            self._probe_backoff = PROBE_BACKOFF_START_S
+            self._next_probe = now
         else:
-            self._probe_interval = min(2 * self._probe_interval, PROBE_MAX_INTERVAL_SECONDS)
-            self._next_probe = max(self._next_probe, time.monotonic() + self._probe_interval)
-        self._probe_started_estimate = 0
+            self._next_probe = now + self._probe_backoff
+            self._probe_backoff = min(2 * self._probe_backoff, PROBE_BACKOFF_MAX_S)
+        self._probe_target = 0
 
-    async def _pad(self, target_bps: int, started: float) -> None:
-        """Top up what is sent to `target_bps` with padding until the probe ends."""
+    async def _pad(self, cluster: int, target_bps: int, started: float) -> None:
+        """Top up what is sent to `target_bps` with padding until probe `cluster` ends."""
         meter_start = self._bytes_sent()
         padding = 0
         try:
-            while not self.closed:
+            while not self.closed and self.probe_cluster == cluster:
                 now = time.monotonic()
                 if now >= self.probe_until:
                     break
-                due = target_bps / 8 * (now - started + PROBE_TICK_SECONDS)
+                due = target_bps / 8 * min(now - started + PROBE_TICK_SECONDS, PROBE_SECONDS)
                 missing = due - (self._bytes_sent() - meter_start) - padding
                 for _ in range(PROBE_MAX_PACKETS_PER_TICK):
                     if missing <= 0:
@@ -235,7 +248,8 @@ class Downlink:
                     missing -= sent
                 await asyncio.sleep(PROBE_TICK_SECONDS)
         finally:
-            self.probe_until = min(self.probe_until, time.monotonic())
+            if self.probe_cluster == cluster:
+                self.probe_until = min(self.probe_until, time.monotonic())
 
     def _outputs(self) -> Iterable[Any]:
         for slot in self.receive.slots:

@@ -121,7 +121,7 @@ ICE_TRANSPORT_ATTRIBUTES = ("_connection",)
 TRANSCEIVER_ATTRIBUTES = ("_codecs", "_headerExtensions")
 # aiortc.rtcrtpreceiver's helpers: NackGenerator().missing is an instance attribute,
 # StreamStatistics' packets_lost and jitter are properties (read by getStats).
-NACK_GENERATOR_ATTRIBUTES = ("missing",)
+NACK_GENERATOR_ATTRIBUTES = ("missing", "max_seq")
 STREAM_STATISTICS_PROPERTIES = ("packets_lost", "jitter")
 ICE_CONNECTION_ATTRIBUTES = ("_nominated",)
 # Methods (name → parameter names after self) the hooks call or replace.

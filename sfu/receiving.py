@@ -3,7 +3,10 @@
 One `ReceiverBinding` per receiver of a send transport (one per publisher m-line) takes over
 aiortc's packet handling (hooks.install_forwarding_receiver: no jitter buffer, no decoder):
 REMB estimate, RTX unwrap, per-SSRC statistics for aiortc's Receiver Reports, NACK
-generation, then the packet goes to the send half (forwarding.fan_out) for its producer.
+generation, then the packet goes to the send half (forwarding.fan_out) for its producer. A
+retransmission of a packet already received is dropped: browsers resend old packets on RTX as
+bandwidth probes and padding (hundreds of kbit/s while their estimate ramps up), and those
+would otherwise reach every viewer of the layer as duplicates.
 
 A simulcast m-line brings one SSRC per layer (and one more per layer for RTX); no SDP line
 names them, so the first packets' rid (`rtp-stream-id`, or `repaired-rtp-stream-id` on RTX)
@@ -20,6 +23,7 @@ from aiortc import RTCRtpReceiver
 from aiortc.codecs import is_rtx
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
 from aiortc.rtp import RtpPacket, unwrap_rtx
+from aiortc.utils import uint16_gt
 
 from sfu import hooks
 from sfu.codecs import codec_key
@@ -50,6 +54,9 @@ class ReceiverBinding:
         self.streams: dict[int, StreamStatistics] = {}
         self.layer_of_ssrc: dict[int, int] = {}
         self.retransmissions = 0
+        # Retransmissions of packets already received (a browser's bandwidth probes and padding
+        # resend old packets on RTX): dropped, not forwarded to every viewer again.
+        self.duplicates_dropped = 0
         self.nacks_sent = 0
         self._last_nack = 0.0
         hooks.install_forwarding_receiver(receiver, self.on_started, self.on_packet)
@@ -79,7 +86,8 @@ class ReceiverBinding:
         if self.kind == "video":
             await hooks.feed_remb(self.receiver, packet, arrival_time_ms)
         producer = self.producer
-        if is_rtx(codec):
+        retransmission = is_rtx(codec)
+        if retransmission:
             original_ssrc = self.rtx_ssrc.get(packet.ssrc)
             apt = codec.parameters.get("apt")
             if original_ssrc is None and producer is not None and producer.simulcast:
@@ -102,11 +110,14 @@ class ReceiverBinding:
                 if found is None:
                     return  # no rid has named this SSRC's layer yet
             layer_index = found
+        nack = self.nacks.get(packet.ssrc)
+        if retransmission and not _repairs_a_loss(nack, packet.sequence_number):
+            self.duplicates_dropped += 1
+            return
         stream = self.streams.get(packet.ssrc)
         if stream is None:
             stream = self.streams[packet.ssrc] = StreamStatistics(codec.clockRate)
         stream.add(packet)
-        nack = self.nacks.get(packet.ssrc)
         if nack is None and self.kind == "video":
             nack = self.nacks[packet.ssrc] = NackGenerator()
         if nack is not None:
@@ -138,3 +149,11 @@ class ReceiverBinding:
             return None
         self.rtx_ssrc[packet.ssrc] = layer.ssrc
         return layer.ssrc
+
+
+def _repairs_a_loss(nack: NackGenerator | None, sequence_number: int) -> bool:
+    """Whether a retransmitted packet is one this SSRC is missing (or newer than any seen),
+    rather than a copy of one already received and forwarded."""
+    if nack is None or nack.max_seq is None:
+        return True
+    return sequence_number in nack.missing or uint16_gt(sequence_number, nack.max_seq)

@@ -70,6 +70,7 @@ def _producer_stats(producer: Producer) -> dict[str, Any]:
         "jitter": stream.jitter if stream else 0,
         "nacks_sent": binding.nacks_sent if binding else 0,
         "retransmissions_received": binding.retransmissions if binding else 0,
+        "duplicates_dropped": binding.duplicates_dropped if binding else 0,
         "keyframe_requests": producer.keyframe_requests,
         "consumers": len(producer.consumers),
         "rtt_ms": None,

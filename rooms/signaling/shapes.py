@@ -178,6 +178,7 @@ def _producer_stats(producer: ProducerStats) -> Shape:
         "jitter": producer["jitter"],
         "nacksSent": producer["nacks_sent"],
         "retransmissionsReceived": producer["retransmissions_received"],
+        "duplicatesDropped": producer["duplicates_dropped"],
         "keyframeRequests": producer["keyframe_requests"],
         "consumers": producer["consumers"],
         "rttMs": producer["rtt_ms"],

@@ -221,9 +221,22 @@ async def test_wanting_more_than_the_estimate_probes_with_padding_on_the_viewers
     # Padding is RTX: the viewer's decoder sees duplicates of a packet it has, nothing new.
     for data in output.datagrams[before:]:
         assert RtpPacket.parse(data, output.extensions_map).payload_type == 98
-    # No second probe until the interval has passed.
-    viewing.downlink.share(700_000, time.monotonic())
-    assert viewing.downlink.probes == 1
+    # No second probe while the first waits for its verdict.
+    downlink = viewing.downlink
+    downlink.share(700_000, time.monotonic())
+    assert downlink.probes == 1
+    # Nothing reported it (no feedback here): a failure after PROBE_RESULT_TIMEOUT_S, and the
+    # next probe waits PROBE_BACKOFF_START_S (1 s).
+    ended = downlink.probe_until
+    downlink.allocate(ended + 0.5)  # no feedback: allocate uncaps and judges nothing
+    assert downlink.probes == 1
+    downlink._review_probe(ended + 1.1)
+    assert downlink.probes_succeeded == 0
+    downlink.share(700_000, ended + 1.5)
+    assert downlink.probes == 1
+    downlink.share(700_000, ended + 2.2)
+    assert downlink.probes == 2
+    downlink.close()  # its padding would run until that (future) time
 
 
 async def test_feedback_drives_the_estimate_and_without_it_nothing_is_capped(

@@ -54,6 +54,17 @@ def _decoding_at(participant: Participant, height: int) -> dict[str, Any] | None
     return stream if stream is not None and stream["frameHeight"] == height else None
 
 
+def _downlink(participant: Participant) -> dict[str, Any] | None:
+    """The SFU's estimate of this participant's downlink (its getStats over the call's own
+    signaling), once it has read a second's worth of the browser's transport-wide feedback."""
+    stats = participant.page.evaluate("window.meetCall.signaling.request('getStats')")
+    receive = next((t for t in stats["transports"] if t["direction"] == "receive"), None)
+    downlink = receive["downlink"] if receive else None
+    if downlink and downlink["estimating"] and downlink["feedbackPackets"] >= 20:
+        return {**downlink, "consumers": stats["consumers"], "transports": stats["transports"]}
+    return None
+
+
 def _style_remote_video(participant: Participant, properties: dict[str, str]) -> None:
     """Give the remote tile's video these inline styles (none: its own layout again), as a
     layout change or a window resize would."""
@@ -100,6 +111,17 @@ def test_the_camera_goes_out_in_three_layers_and_the_viewer_gets_the_one_its_til
         "Bob to decode Alice above the lowest layer",
     )
     bob.page.screenshot(path=str(SCREENSHOT_DIR / "simulcast-large-tile.png"))
+
+    # The SFU reads Chromium's transport-wide feedback (offered on its video m-lines) and
+    # estimates Bob's downlink from it; loopback holds Bob back in nothing.
+    downlink = poll(lambda: _downlink(bob), MEDIA_TIMEOUT, "the SFU to estimate Bob's downlink")
+    assert downlink["badFeedback"] == 0, downlink
+    assert downlink["estimateBps"] >= 500_000, downlink
+    video = [c for c in downlink["consumers"] if c["kind"] == "video"]
+    assert video, downlink
+    assert all(c["bandwidthCap"] is None or c["bandwidthCap"] >= 1 for c in video), downlink
+    # Publishers are answered without it (their encoders follow the SFU's REMB).
+    assert all(t["downlink"] is None for t in downlink["transports"] if t["direction"] == "send")
 
     # A 160x120 video: the lowest layer, reached at a key frame, with no freeze on the way.
     _style_remote_video(bob, SMALL_VIDEO)
