@@ -10,11 +10,23 @@ class UserAdmin(DjangoUserAdmin):
     add_form = UserCreationByEmailForm
     form = UserChangeByEmailForm
     ordering = ["email"]
-    list_display = ["email", "first_name", "last_name", "is_staff", "time_zone"]
-    search_fields = ["email", "first_name", "last_name"]
+    list_display = ["email", "full_name", "is_staff", "time_zone"]
+    search_fields = ["email", "full_name", "first_name", "last_name"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        ("Personal info", {"fields": ("first_name", "last_name", "time_zone", "reminder_minutes")}),
+        (
+            "Personal info",
+            {
+                "fields": (
+                    "full_name",
+                    "time_zone",
+                    "time_zone_chosen",
+                    "reminder_minutes",
+                    "first_name",
+                    "last_name",
+                )
+            },
+        ),
         (
             "Permissions",
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},

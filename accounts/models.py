@@ -15,6 +15,10 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"Unknown time zone: {value}")
 
 
+MAX_TIME_ZONE_LENGTH = 64
+MAX_FULL_NAME_LENGTH = 100  # what a call shows whole (rooms.access.MAX_CALL_NAME_LENGTH)
+
+
 def new_calendar_token() -> str:
     return secrets.token_urlsafe(32)
 
@@ -58,7 +62,19 @@ class User(AbstractUser):
         max_length=150, blank=True, null=True, unique=True
     )
     email = models.EmailField("email address", unique=True)
-    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    # The name others see (calls, chat, meeting pages, e-mails): one field, as people write
+    # their name, not split into first and last. Asked at sign-up, editable in settings, filled
+    # from a third-party sign-in's name. first_name/last_name stay (Django's; allauth fills them
+    # from a provider) and only stand in while this is empty.
+    full_name = models.CharField("full name", max_length=MAX_FULL_NAME_LENGTH, blank=True)
+    time_zone = models.CharField(
+        max_length=MAX_TIME_ZONE_LENGTH, default="UTC", validators=[validate_time_zone]
+    )
+    time_zone_chosen = models.BooleanField(
+        default=False,
+        help_text="The person chose their time zone (in settings, or by answering the proposal "
+        "of their browser's zone); the browser's zone is not proposed again.",
+    )
     reminder_minutes = models.PositiveSmallIntegerField(
         default=10, help_text="Minutes before a meeting starts to send a reminder email."
     )
@@ -81,6 +97,18 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return self.email
 
+    def get_full_name(self) -> str:
+        return self.full_name.strip() or super().get_full_name()
+
+    def get_short_name(self) -> str:
+        return self.get_full_name() or self.email_local_part
+
+    @property
+    def email_local_part(self) -> str:
+        return self.email.split("@")[0]
+
     @property
     def display_name(self) -> str:
-        return self.get_full_name() or self.email.split("@")[0]
+        """How this person is shown everywhere (calls, chat, meeting pages, e-mails, the default
+        meeting title): their full name, else the part of their address before the "@"."""
+        return self.get_full_name() or self.email_local_part

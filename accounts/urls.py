@@ -9,4 +9,5 @@ urlpatterns = [
     path(
         "preferences/calendar-token/reset", views.reset_calendar_token, name="reset_calendar_token"
     ),
+    path("preferences/time-zone", views.time_zone, name="time_zone"),
 ]

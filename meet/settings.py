@@ -198,6 +198,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expire_seconds": 25},
     },
+    # Instant meetings whose link went unused for ROOMS_INSTANT_MEETING_EXPIRY_DAYS are marked
+    # expired (the join page already refuses them once past it; docs/meetings.md, "Lifetime").
+    "rooms-expire-unused-meeting-links": {
+        "task": "rooms.tasks.expire_unused_meeting_links",
+        "schedule": 3600.0,
+        "options": {"expire_seconds": 3000},
+    },
 }
 
 # A cache shared by every process (django-ratelimit counts join-code guesses in it).
@@ -212,6 +219,8 @@ CACHES = {
 # --- Meetings and call signaling (defaults and meanings: rooms/app_settings.py) ---------------
 # Wrong or forbidden join codes a user (or an address) may try before getting 429s.
 _from_environment("ROOMS_JOIN_GUESS_RATE", env.str)
+# Days an instant meeting's link keeps working after its last call (or its creation).
+_from_environment("ROOMS_INSTANT_MEETING_EXPIRY_DAYS", env.int)
 # How often each call connection refreshes its presence row (Participant.last_seen_at): one
 # UPDATE per connection. A participant silent for three periods is taken for gone (its web
 # process died) by the beat sweep (every 30 s), which so makes it leave after the crash.
@@ -252,6 +261,10 @@ ACCOUNT_PREVENT_ENUMERATION = False
 # The password-reset request answers alike whether the address has an account or not (the
 # setting above would otherwise make it say "no account"): accounts.forms.ResetPasswordForm.
 ACCOUNT_FORMS = {"reset_password": "accounts.forms.ResetPasswordForm"}
+# Sign-up (and a third-party sign-up that shows a form) asks for a full name first.
+ACCOUNT_SIGNUP_FORM_CLASS = "accounts.signup.FullNameSignupForm"
+# allauth's messages name people as the rest of the product does (User.display_name).
+ACCOUNT_USER_DISPLAY = "accounts.names.user_display"
 ACCOUNT_EMAIL_VERIFICATION: str = env.str(
     "ACCOUNT_EMAIL_VERIFICATION", default="optional" if DEBUG else "mandatory"
 )
@@ -262,6 +275,8 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[meet] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+# Fills the full name from the provider's (accounts.social.SocialAccountAdapter).
+SOCIALACCOUNT_ADAPTER = "accounts.social.SocialAccountAdapter"
 
 
 def _social_providers() -> dict[str, dict[str, object]]:
@@ -360,6 +375,8 @@ _from_environment("SFU_EVENT_LOOP", env.str)
 _from_environment("SFU_NODE_CAPACITY", env.int)
 # Whether call clients publish their camera in three layers (simulcast); 0 turns it off.
 _from_environment("SFU_SIMULCAST", env.bool)
+# Whether the SFU estimates each viewer's downlink (transport-cc) and shares it out; 0: off.
+_from_environment("SFU_DOWNLINK_ESTIMATE", env.bool)
 _from_environment("SFU_REQUEST_TIMEOUT_SECONDS", env.float)
 
 LOGGING = {

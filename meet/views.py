@@ -10,12 +10,24 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from meet import health
+from rooms.app_settings import app_settings as rooms_settings
 from rooms.selectors import upcoming_meetings_for
+from rooms.views import created_for_later
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    upcoming = upcoming_meetings_for(request.user) if request.user.is_authenticated else []
-    return render(request, "home.html", {"upcoming_meetings": upcoming})
+    if not request.user.is_authenticated:
+        return render(request, "home.html", {"upcoming_meetings": []})
+    later = created_for_later(request)
+    context = {
+        "upcoming_meetings": upcoming_meetings_for(request.user),
+        # "Create a meeting for later" has just made it: its link, shown once, on the address
+        # the page is served on (as the call's "Meeting details" does).
+        "created_for_later": later,
+        "later_link": request.build_absolute_uri(later.join_path) if later else "",
+        "expiry_days": rooms_settings.INSTANT_MEETING_EXPIRY_DAYS,
+    }
+    return render(request, "home.html", context)
 
 
 def has_healthz_token(request: HttpRequest) -> bool:

@@ -31,7 +31,7 @@ MODERATOR_ROLES = frozenset({Role.HOST, Role.COHOST})
 class Decision:
     """`allowed`: may open the pre-join page (and knock or join). `needs_lobby`: must wait for
     a host to admit them. `role`: who they are in the call. `reason`: why, for logs and for the
-    page (sign_in, not_invited, cancelled, ok, lobby)."""
+    page (sign_in, not_invited, cancelled, expired, ok, lobby)."""
 
     allowed: bool
     needs_lobby: bool
@@ -116,6 +116,25 @@ def can_manage(user: Actor, meeting: Meeting) -> bool:
     return person is not None and meeting.host_id == person.pk
 
 
+def only_moderators_may_restart(meeting: Meeting) -> bool:
+    """A one-off scheduled meeting whose call ended is over: only its host or a co-host may
+    start it again. An instant meeting's ended call was only its latest one: its link lets
+    everyone the access policy lets in start the next (rooms.services.mark_ended)."""
+    return meeting.is_ended and not meeting.is_instant
+
+
+def can_enter_call(user: Actor, meeting: Meeting) -> bool:
+    """Whether the meeting's state lets the person into its call now (the lock and the lobby
+    aside, which the call itself applies): the pages offer "Join" only then."""
+    decision = join_decision(user, meeting)
+    if not decision.allowed:
+        return False
+    if not only_moderators_may_restart(meeting) or decision.role in MODERATOR_ROLES:
+        return True
+    person = signed_in(user)
+    return person is not None and person.is_staff  # staff moderate every call
+
+
 def can_view_details(user: Actor, meeting: Meeting) -> bool:
     """The detail page and the .ics: host, co-hosts, invitees and staff."""
     person = signed_in(user)
@@ -130,9 +149,16 @@ def can_view_details(user: Actor, meeting: Meeting) -> bool:
 
 
 def join_decision(user: Actor, meeting: Meeting) -> Decision:
-    """May this person (None or an anonymous user: a guest) enter the meeting's call?"""
+    """May this person (None or an anonymous user: a guest) enter the meeting's call?
+
+    A cancelled meeting and an instant meeting whose link expired refuse everyone, the host
+    too. An ended meeting is not refused here: an instant meeting's link works after its call
+    ended (as Meet's do); a one-off scheduled meeting that ended only lets a host or co-host
+    start it again, which the call checks at join (only_moderators_may_restart)."""
     if meeting.status == Meeting.Status.CANCELLED:
         return Decision(False, False, "cancelled")
+    if meeting.is_expired:
+        return Decision(False, False, "expired")
     person = signed_in(user)
     role = call_role(person, meeting)
     if role in MODERATOR_ROLES:

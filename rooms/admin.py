@@ -49,7 +49,13 @@ class MeetingAdmin(MeetingModerationAdminMixin, admin.ModelAdmin):
         "sequence",
         "invitation_count",
     )
-    list_filter = ("status", "access_policy", "locked", ("starts_at", admin.DateFieldListFilter))
+    list_filter = (
+        "status",
+        "kind",
+        "access_policy",
+        "locked",
+        ("starts_at", admin.DateFieldListFilter),
+    )
     date_hierarchy = "starts_at"
     search_fields = ("title", "code", "host__email", "invitations__email")
     # locked and status change only through the moderation actions, which reach the live
@@ -63,6 +69,7 @@ class MeetingAdmin(MeetingModerationAdminMixin, admin.ModelAdmin):
         "ended_at",
         "locked",
         "status",
+        "kind",
     )
     raw_id_fields = ("host",)
     filter_horizontal = ("co_hosts",)
@@ -70,7 +77,7 @@ class MeetingAdmin(MeetingModerationAdminMixin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("title", "description", "host", "co_hosts", "code")}),
         ("When", {"fields": ("starts_at", "ends_at", "time_zone", "recurrence")}),
-        ("Access", {"fields": ("access_policy", "locked", "status", "ended_at")}),
+        ("Access", {"fields": ("access_policy", "locked", "kind", "status", "ended_at")}),
         ("Calendar", {"fields": ("ical_uid", "sequence", "created_at", "updated_at")}),
     )
 

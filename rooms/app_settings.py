@@ -23,6 +23,13 @@ class RoomsSettings:
         return str(getattr(settings, "ROOMS_JOIN_GUESS_RATE", "30/10m"))
 
     @property
+    def INSTANT_MEETING_EXPIRY_DAYS(self) -> int:
+        """Days an instant meeting's link (a "New meeting", started now or created for later)
+        keeps working without being used: each call pushes the expiry back to this many days
+        after it ended, as Meet does with its own codes. Scheduled meetings do not expire."""
+        return int(getattr(settings, "ROOMS_INSTANT_MEETING_EXPIRY_DAYS", 365))
+
+    @property
     def PRESENCE_HEARTBEAT_SECONDS(self) -> float:
         """Seconds between a call connection's refreshes of its presence row; a participant
         silent for three of them is made to leave by the beat sweep."""

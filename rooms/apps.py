@@ -15,4 +15,5 @@ class RoomsConfig(AppConfig):
         register(checks.check_presence)
         register(checks.check_signaling_rate)
         register(checks.check_join_guess_rate)
+        register(checks.check_instant_meeting_expiry)
         user_logged_out.connect(sign_out.on_user_logged_out, dispatch_uid="rooms.sign_out")

@@ -110,3 +110,20 @@ def check_join_guess_rate(
             )
         ]
     return []
+
+
+def check_instant_meeting_expiry(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    days = app_settings.INSTANT_MEETING_EXPIRY_DAYS
+    if days < 1:
+        # Every instant meeting's link would be expired the moment its call ended (and a
+        # meeting created for later before anyone could use it).
+        return [
+            Error(
+                f"ROOMS_INSTANT_MEETING_EXPIRY_DAYS must be at least 1 (it is {days}).",
+                hint="Days an instant meeting's link keeps working after its last call.",
+                id="rooms.E007",
+            )
+        ]
+    return []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import string
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import validate_time_zone
+from rooms.app_settings import app_settings
 from rooms.recurrence import RecurrencePreset, describe
 
 JOIN_CODE_REGEX = r"[a-z]{3}-[a-z]{4}-[a-z]{3}"
@@ -37,10 +38,25 @@ def new_ical_uid() -> str:
 
 class Meeting(models.Model):
     class Status(models.TextChoices):
+        """SCHEDULED: nobody is in the call yet (or, for a recurring meeting, until the next
+        occurrence). LIVE: someone is in the call. ENDED: the last call ended; a one-off
+        scheduled meeting is then over, an instant meeting's link still works (its next call
+        starts when someone joins). EXPIRED: an instant meeting's link went unused for
+        ROOMS_INSTANT_MEETING_EXPIRY_DAYS and no longer works. CANCELLED: by its host."""
+
         SCHEDULED = "scheduled", "Scheduled"
         LIVE = "live", "Live"
         ENDED = "ended", "Ended"
+        EXPIRED = "expired", "Link expired"
         CANCELLED = "cancelled", "Cancelled"
+
+    class Kind(models.TextChoices):
+        """How the meeting was made: scheduled for a time (the schedule form), or instant ("New
+        meeting": started now, or created for later), whose link works whenever it is used, as
+        in Meet, until it expires unused."""
+
+        SCHEDULED = "scheduled", "Scheduled"
+        INSTANT = "instant", "Instant"
 
     class Access(models.TextChoices):
         INVITEES = "invitees", "Only invited people"
@@ -70,6 +86,7 @@ class Meeting(models.Model):
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.SCHEDULED, db_index=True
     )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SCHEDULED)
     recurrence = models.CharField(
         max_length=200, blank=True, default="", help_text="An RFC 5545 RRULE, e.g. FREQ=WEEKLY."
     )
@@ -114,6 +131,58 @@ class Meeting(models.Model):
     @property
     def is_recurring(self) -> bool:
         return bool(self.recurrence)
+
+    @property
+    def is_instant(self) -> bool:
+        return self.kind == self.Kind.INSTANT
+
+    @property
+    def last_used_at(self) -> datetime | None:
+        """When the link was last used: the end of its last call, or its creation if nobody has
+        joined yet; None while someone is in the call (it is in use now)."""
+        if self.status == self.Status.LIVE:
+            return None
+        return self.ended_at or self.created_at
+
+    @property
+    def link_expires_at(self) -> datetime | None:
+        """When an instant meeting's link stops working: ROOMS_INSTANT_MEETING_EXPIRY_DAYS after
+        its last use (each call pushes it back). None for a scheduled meeting (its own rules
+        apply), a meeting in a call now, and one cancelled or already expired."""
+        if not self.is_instant or self.status not in (self.Status.SCHEDULED, self.Status.ENDED):
+            return None
+        last_used = self.last_used_at
+        if last_used is None:  # not saved yet
+            return None
+        return last_used + timedelta(days=app_settings.INSTANT_MEETING_EXPIRY_DAYS)
+
+    @property
+    def is_expired(self) -> bool:
+        """The link no longer works: marked expired by the clean-up task, or past its expiry
+        already (the task runs hourly; the join page must not wait for it)."""
+        if self.status == self.Status.EXPIRED:
+            return True
+        expires = self.link_expires_at
+        return expires is not None and timezone.now() >= expires
+
+    @property
+    def is_over(self) -> bool:
+        """Nothing more happens to the meeting: cancelled, its link expired, or a one-off
+        scheduled meeting that ended. An instant meeting's ended call is only its latest one."""
+        if self.status == self.Status.CANCELLED or self.is_expired:
+            return True
+        return self.status == self.Status.ENDED and not self.is_instant
+
+    @property
+    def state_label(self) -> str:
+        """The status in words for the meeting's pages ("Call ended", "Link expired" ...)."""
+        if self.is_expired:
+            return self.Status.EXPIRED.label
+        if self.is_instant and self.status == self.Status.SCHEDULED:
+            return "Not started"
+        if self.is_instant and self.status == self.Status.ENDED:
+            return "Call ended"
+        return self.get_status_display()
 
     @property
     def recurrence_label(self) -> str:

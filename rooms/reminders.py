@@ -47,10 +47,11 @@ def _reminder_minutes(emails: set[str]) -> dict[str, int]:
 
 def due_reminders(now: datetime) -> list[DueReminder]:
     """Every (meeting, occurrence, recipient) whose reminder time has come and whose
-    occurrence has not started. Cancelled and ended meetings get none; nor do invitees who
-    declined."""
+    occurrence has not started. Cancelled and ended meetings get none, nor instant ones (they
+    have no time of their own); nor do invitees who declined."""
     candidates = (
         Meeting.objects.filter(status__in=[Meeting.Status.SCHEDULED, Meeting.Status.LIVE])
+        .exclude(kind=Meeting.Kind.INSTANT)
         .filter(starts_at__lte=now + LOOKAHEAD)
         .filter(~Q(recurrence="") | Q(starts_at__gt=now))
         .select_related("host")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
+from allauth.account.models import EmailAddress
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import User
@@ -29,7 +33,8 @@ def meetings_involving(user: User) -> QuerySet[Meeting]:
 
 def upcoming_meetings_for(user: Actor, now: datetime | None = None) -> list[Meeting]:
     """Meetings the user hosts or is invited to that are on now or still to come, soonest
-    first. Each carries `next_start` and `next_end` (its current or next occurrence)."""
+    first. Each carries `next_start` and `next_end` (its current or next occurrence). An
+    instant meeting has no time of its own: it is listed only while its call is on."""
     person = signed_in(user)
     if person is None:
         return []
@@ -37,6 +42,7 @@ def upcoming_meetings_for(user: Actor, now: datetime | None = None) -> list[Meet
     candidates = (
         meetings_involving(person)
         .filter(status__in=ACTIVE_STATUSES)
+        .exclude(kind=Meeting.Kind.INSTANT, status=Meeting.Status.SCHEDULED)
         .filter(~Q(recurrence="") | Q(ends_at__gt=now) | Q(ends_at__isnull=True))
         .select_related("host")
     )
@@ -51,3 +57,44 @@ def upcoming_meetings_for(user: Actor, now: datetime | None = None) -> list[Meet
         upcoming.append(meeting)
     upcoming.sort(key=lambda meeting: (meeting.next_start, meeting.pk))  # type: ignore[attr-defined]
     return upcoming
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone on a meeting's list: `name` is their full name ("" when they have none, or no
+    account), `email` the address they are known by there."""
+
+    name: str
+    email: str
+    invitation: Invitation | None = None
+
+
+def names_by_email(emails: Iterable[str]) -> dict[str, str]:
+    """The full names of the accounts behind these addresses, keyed by the lower-cased address.
+    Only confirmed addresses count (as for invitations, rooms.access.verified_emails): anyone
+    can sign up with any address and must not put a name of their choosing on someone else's.
+    Addresses without an account, or whose account has no name, are left out."""
+    wanted = {email.lower() for email in emails}
+    if not wanted:
+        return {}
+    rows = (
+        EmailAddress.objects.filter(verified=True)
+        .annotate(email_lower=Lower("email"))
+        .filter(email_lower__in=wanted)
+        .select_related("user")
+    )
+    return {row.email_lower: name for row in rows if (name := row.user.get_full_name())}
+
+
+def meeting_people(meeting: Meeting) -> tuple[Person, list[Person], list[Person]]:
+    """The host, the co-hosts and the invitees of a meeting, for its page: by name where the
+    person has one, with the address beside it."""
+    invitations = list(meeting.invitations.all())
+    names = names_by_email(invitation.email for invitation in invitations)
+    host = Person(meeting.host.get_full_name(), meeting.host.email)
+    co_hosts = [Person(user.get_full_name(), user.email) for user in meeting.co_hosts.all()]
+    invitees = [
+        Person(names.get(invitation.email.lower(), ""), invitation.email, invitation)
+        for invitation in invitations
+    ]
+    return host, co_hosts, invitees

@@ -15,10 +15,12 @@ from functools import partial
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User, new_calendar_token, validate_time_zone
 from rooms.access import Actor, can_manage, invitations_of, signed_in
+from rooms.app_settings import app_settings
 from rooms.emails import send_calendar_email
 from rooms.events import send_after_commit
 from rooms.models import Invitation, Meeting
@@ -108,18 +110,32 @@ def _send_calendar_emails(meeting: Meeting, emails: Iterable[str], kind: str) ->
 # --- create -------------------------------------------------------------------------------
 
 
-def create_instant_meeting(host: User, title: str = "") -> Meeting:
-    """A meeting that is live now, for the "New meeting" button."""
+def _new_instant_meeting(host: User, title: str, status: str) -> Meeting:
     now = timezone.now()
     return Meeting.objects.create(
         host=host,
         title=title.strip() or f"{host.display_name}'s meeting",
+        # Nominal times: an instant meeting has no time of its own (calendars and the upcoming
+        # list do not show one); its link works until it expires unused (Meeting.is_expired).
         starts_at=now,
         ends_at=now + INSTANT_MEETING_LENGTH,
         time_zone=host.time_zone,
-        status=Meeting.Status.LIVE,
+        kind=Meeting.Kind.INSTANT,
+        status=status,
         access_policy=Meeting.Access.SIGNED_IN,
     )
+
+
+def create_instant_meeting(host: User, title: str = "") -> Meeting:
+    """ "Start an instant meeting": a meeting that is live now, its host on the way in."""
+    return _new_instant_meeting(host, title, Meeting.Status.LIVE)
+
+
+def create_meeting_for_later(host: User, title: str = "") -> Meeting:
+    """ "Create a meeting for later": an instant meeting nobody has started, a link to share.
+    Its call starts when the first person joins (mark_live), as an instant meeting's next
+    call does after the last one ended."""
+    return _new_instant_meeting(host, title, Meeting.Status.SCHEDULED)
 
 
 @transaction.atomic
@@ -168,8 +184,8 @@ def update_meeting(actor: Actor, meeting: Meeting, details: MeetingDetails) -> M
     invitees who stay, invitations to new ones and cancellations to those taken off."""
     _check_manager(actor, meeting)
     current = Meeting.objects.select_for_update().get(pk=meeting.pk)
-    if current.status in (Meeting.Status.CANCELLED, Meeting.Status.ENDED):
-        raise ValidationError("A cancelled or ended meeting cannot be changed.")
+    if current.is_over:
+        raise ValidationError("A cancelled, ended or expired meeting cannot be changed.")
     check_details(details, new=False, previous_start=current.starts_at)
     details.title = details.title.strip()
     details.description = details.description.strip()
@@ -260,7 +276,9 @@ def reset_calendar_token(user: User) -> str:
 
 @transaction.atomic
 def mark_live(meeting: Meeting) -> Meeting:
-    """Someone is in the call. Scheduled (or ended, when a host starts it again) → live."""
+    """Someone is in the call. Scheduled → live; ended → live when an instant meeting's link is
+    used again (or a host starts a scheduled one again). An expired or cancelled meeting stays
+    as it is (nobody may join it: rooms.access.join_decision)."""
     current = Meeting.objects.select_for_update().get(pk=meeting.pk)
     if current.status in (Meeting.Status.SCHEDULED, Meeting.Status.ENDED):
         current.status = Meeting.Status.LIVE
@@ -272,8 +290,13 @@ def mark_live(meeting: Meeting) -> Meeting:
 
 @transaction.atomic
 def mark_ended(meeting: Meeting) -> Meeting:
-    """The last person left (or a host ended it for everyone). A recurring meeting goes back
-    to scheduled for its next occurrence; a one-off meeting is over."""
+    """The last person left (or a host ended it for everyone): this call is over.
+
+    A recurring meeting goes back to scheduled for its next occurrence. Any other is ended now
+    (`ended_at`); for a one-off scheduled meeting that is the end (only a host or co-host may
+    start it again: rooms.access.only_moderators_may_restart), while an instant meeting's
+    link keeps working, its next call starting with whoever joins, until it goes unused for
+    ROOMS_INSTANT_MEETING_EXPIRY_DAYS after this end (Meeting.link_expires_at)."""
     current = Meeting.objects.select_for_update().get(pk=meeting.pk)
     if current.status != Meeting.Status.LIVE:
         return current
@@ -286,3 +309,24 @@ def mark_ended(meeting: Meeting) -> Meeting:
         current.mark_ended()
     meeting.status, meeting.ended_at = current.status, current.ended_at
     return current
+
+
+def expire_unused_links(now: datetime | None = None) -> int:
+    """Mark expired every instant meeting whose link went unused for
+    ROOMS_INSTANT_MEETING_EXPIRY_DAYS: not in a call, and its last call ended (or, never used,
+    it was created) that long ago. Returns how many. The beat task runs it hourly; the join
+    page refuses such a link even before (Meeting.is_expired). One conditional UPDATE: a call
+    that started meanwhile (live) is left alone."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=app_settings.INSTANT_MEETING_EXPIRY_DAYS)
+    unused = Q(ended_at__isnull=False, ended_at__lte=cutoff) | Q(
+        ended_at__isnull=True, created_at__lte=cutoff
+    )
+    return (
+        Meeting.objects.filter(
+            kind=Meeting.Kind.INSTANT,
+            status__in=(Meeting.Status.SCHEDULED, Meeting.Status.ENDED),
+        )
+        .filter(unused)
+        .update(status=Meeting.Status.EXPIRED, updated_at=now)
+    )

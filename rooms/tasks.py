@@ -1,15 +1,20 @@
 """Celery tasks of the meetings domain: calendar emails (rooms.emails.send_calendar_email,
-imported here so that the worker's autodiscovery registers it), the reminder beat and the
-presence sweep."""
+imported here so that the worker's autodiscovery registers it), the reminder beat, the
+presence sweep and the expiry of unused instant-meeting links."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from rooms import presence, reminders
+from rooms import presence, reminders, services
 from rooms.emails import send_calendar_email
 
-__all__ = ["send_calendar_email", "send_due_reminders", "sweep_abandoned_participants"]
+__all__ = [
+    "expire_unused_meeting_links",
+    "send_calendar_email",
+    "send_due_reminders",
+    "sweep_abandoned_participants",
+]
 
 
 @shared_task
@@ -24,3 +29,10 @@ def sweep_abandoned_participants() -> int:
     (no heartbeat for three PRESENCE_HEARTBEAT_SECONDS, or a grace period nobody ended) leave
     their call, as with a leave. Returns how many left."""
     return len(presence.sweep_abandoned())
+
+
+@shared_task
+def expire_unused_meeting_links() -> int:
+    """Run by beat every hour (CELERY_BEAT_SCHEDULE): instant meetings whose link went unused
+    for ROOMS_INSTANT_MEETING_EXPIRY_DAYS are marked expired. Returns how many."""
+    return services.expire_unused_links()

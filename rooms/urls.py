@@ -10,6 +10,7 @@ app_name = "rooms"
 
 urlpatterns = [
     path("meetings/new", views.new_meeting, name="new"),
+    path("meetings/later", views.meeting_for_later, name="later"),
     path("enter", views.enter, name="enter"),
     path("meetings/schedule", views.schedule, name="schedule"),
     re_path(rf"^meetings/(?P<code>{JOIN_CODE_REGEX})/$", views.detail, name="detail"),

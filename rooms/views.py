@@ -23,7 +23,7 @@ from django_ratelimit.core import is_ratelimited
 
 from accounts.models import User
 from chat import services as chat_services
-from rooms import access, calendar, services
+from rooms import access, calendar, selectors, services
 from rooms.app_settings import app_settings
 from rooms.emails import invitation_from_token
 from rooms.forms import MeetingForm, RsvpForm
@@ -81,10 +81,38 @@ def _viewable_meeting(request: HttpRequest, code: str) -> Meeting:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def new_meeting(request: HttpRequest) -> HttpResponse:
+    """POST: "Start an instant meeting" (to its join page). GET: the "New meeting" menu's
+    three choices as a page, where the home page's menu button is a plain link (no script)."""
+    if request.method == "GET":
+        return render(request, "rooms/new_meeting.html")
     meeting = services.create_instant_meeting(access.require_signed_in(request.user))
     return redirect("rooms:join", code=meeting.code)
+
+
+CREATED_FOR_LATER_SESSION_KEY = "rooms.created_for_later"
+
+
+@login_required
+@require_POST
+def meeting_for_later(request: HttpRequest) -> HttpResponse:
+    """ "Create a meeting for later": the meeting is made, nobody goes into its call, and the
+    home page shows its link once (popped from the session by created_for_later)."""
+    meeting = services.create_meeting_for_later(access.require_signed_in(request.user))
+    request.session[CREATED_FOR_LATER_SESSION_KEY] = meeting.code
+    return redirect("home")
+
+
+def created_for_later(request: HttpRequest) -> Meeting | None:
+    """The meeting the viewer has just created for later, once (the home page's card)."""
+    code = request.session.pop(CREATED_FOR_LATER_SESSION_KEY, None)
+    if not code:
+        return None
+    meeting = Meeting.objects.filter(code=code).first()
+    if meeting is None or not access.can_manage(request.user, meeting):
+        return None
+    return meeting
 
 
 @login_required
@@ -114,9 +142,10 @@ def detail(request: HttpRequest, code: str) -> HttpResponse:
     invitation = services.invitation_for(request.user, meeting)
     context = {
         "meeting": meeting,
+        "can_join": access.can_enter_call(request.user, meeting),
+        "expiry_days": app_settings.INSTANT_MEETING_EXPIRY_DAYS,
         "next_start": next_occurrence(meeting, timezone.now()),
-        "invitations": meeting.invitations.all(),
-        "co_hosts": meeting.co_hosts.all(),
+        "people": selectors.meeting_people(meeting),
         "is_host": access.can_manage(request.user, meeting),
         "my_invitation": invitation,
         "rsvp_form": RsvpForm(initial={"response": invitation.response}) if invitation else None,
@@ -139,8 +168,8 @@ def _manageable_meeting(request: HttpRequest, code: str) -> Meeting:
 @require_http_methods(["GET", "POST"])
 def edit(request: HttpRequest, code: str) -> HttpResponse:
     meeting = _manageable_meeting(request, code)
-    if meeting.status in (Meeting.Status.CANCELLED, Meeting.Status.ENDED):
-        messages.error(request, "A cancelled or ended meeting cannot be changed.")
+    if meeting.is_over:
+        messages.error(request, "A cancelled, ended or expired meeting cannot be changed.")
         return redirect(meeting)
     if request.method == "POST":
         form = MeetingForm(request.POST)
@@ -222,6 +251,11 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
     meeting = Meeting.objects.select_related("host").filter(code=code).first()
     user = request.user if request.user.is_authenticated else None
     decision = access.join_decision(user, meeting) if meeting is not None else None
+    if meeting is not None and decision is not None and decision.reason == "expired":
+        # Said plainly, to anyone who has the link: it worked once, and now it does not.
+        _count_miss(request)
+        context = {"meeting": meeting, "expiry_days": app_settings.INSTANT_MEETING_EXPIRY_DAYS}
+        return render(request, "rooms/link_expired.html", context, status=410)
     if meeting is None or decision is None or not decision.allowed:
         _count_miss(request)
         if user is None:
@@ -234,6 +268,7 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
         "decision": decision,
         "is_guest": user is None,
         "can_view_details": access.can_view_details(user, meeting),
+        "ended_for_good": access.only_moderators_may_restart(meeting),
     }
     return render(request, "rooms/join.html", context)
 

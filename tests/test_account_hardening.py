@@ -192,7 +192,8 @@ def test_an_unconfirmed_invited_address_grants_nothing_until_confirmed(
     )
     client = _client()
     signed_up = client.post(
-        "/accounts/signup/", {"email": invited, "password1": password, "password2": password}
+        "/accounts/signup/",
+        {"full_name": "Ivy", "email": invited, "password1": password, "password2": password},
     )
     assert signed_up.status_code == 302
     assert "_auth_user_id" in client.session  # optional verification: signed in at once

@@ -22,7 +22,12 @@ def _mandatory_verification(settings: SettingsWrapper) -> None:
 def sign_up(client: Client, email: str, password1: str, password2: str | None = None):
     return client.post(
         "/accounts/signup/",
-        {"email": email, "password1": password1, "password2": password2 or password1},
+        {
+            "full_name": "Ada Lovelace",
+            "email": email,
+            "password1": password1,
+            "password2": password2 or password1,
+        },
     )
 
 

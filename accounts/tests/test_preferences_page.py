@@ -31,7 +31,7 @@ def test_saving_time_zone_and_reminder_minutes(client) -> None:
     assert user.calendar_token in page.content.decode()
     response = client.post(
         reverse("accounts:preferences"),
-        {"time_zone": "Asia/Kolkata", "reminder_minutes": "25"},
+        {"full_name": "Me", "time_zone": "Asia/Kolkata", "reminder_minutes": "25"},
     )
     assert response.status_code == 302
     user.refresh_from_db()
@@ -41,10 +41,10 @@ def test_saving_time_zone_and_reminder_minutes(client) -> None:
 @pytest.mark.parametrize(
     ("data", "field"),
     [
-        ({"time_zone": "Mars/Base", "reminder_minutes": "10"}, "time_zone"),
-        ({"time_zone": "UTC", "reminder_minutes": "-5"}, "reminder_minutes"),
-        ({"time_zone": "UTC", "reminder_minutes": "999999"}, "reminder_minutes"),
-        ({"time_zone": "UTC", "reminder_minutes": "soon"}, "reminder_minutes"),
+        ({"full_name": "Me", "time_zone": "Mars/Base", "reminder_minutes": "10"}, "time_zone"),
+        ({"full_name": "Me", "time_zone": "UTC", "reminder_minutes": "-5"}, "reminder_minutes"),
+        ({"full_name": "Me", "time_zone": "UTC", "reminder_minutes": "999999"}, "reminder_minutes"),
+        ({"full_name": "Me", "time_zone": "UTC", "reminder_minutes": "soon"}, "reminder_minutes"),
     ],
 )
 def test_bad_preferences_are_form_errors_and_change_nothing(client, data, field) -> None:
@@ -89,16 +89,12 @@ def test_the_name_others_see_in_calls_is_set_in_preferences(client) -> None:
     client.force_login(user)
     response = client.post(
         reverse("accounts:preferences"),
-        {
-            "first_name": "Grace",
-            "last_name": "Hopper",
-            "time_zone": "UTC",
-            "reminder_minutes": "10",
-        },
+        {"full_name": "  Grace   Hopper ", "time_zone": "UTC", "reminder_minutes": "10"},
     )
     assert response.status_code == 302
     user.refresh_from_db()
+    assert user.full_name == "Grace Hopper"
     assert user.display_name == "Grace Hopper"
     page = client.get(reverse("accounts:preferences")).content.decode()
-    assert 'value="Grace"' in page
+    assert 'value="Grace Hopper"' in page
     assert "what others see in calls" in page

@@ -105,7 +105,8 @@ def refusal_at_join(
         # from "not allowed".
         close = protocol.CLOSE_NOT_FOUND if person is not None else protocol.CLOSE_UNAUTHENTICATED
         return Refusal("not_allowed", "You may no longer join this meeting.", close)
-    if meeting.is_ended and not admission.may_moderate:
+    if access.only_moderators_may_restart(meeting) and not admission.may_moderate:
+        # A one-off scheduled meeting that ended; an instant meeting's link works again.
         return Refusal("meeting_ended", "The meeting has ended.")
     if moderation.is_removed(meeting, user=person, guest_key=guest_key):
         return Refusal("removed", "You were removed from this meeting.")

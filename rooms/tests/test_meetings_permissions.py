@@ -148,13 +148,20 @@ def test_cancelled_meeting_join_link_is_gone(client, people) -> None:
 
 
 def test_schedule_and_new_need_sign_in(client) -> None:
-    for name, method in (("rooms:schedule", "get"), ("rooms:new", "post")):
+    for name, method in (
+        ("rooms:schedule", "get"),
+        ("rooms:new", "post"),
+        ("rooms:new", "get"),
+        ("rooms:later", "post"),
+    ):
         response = getattr(client, method)(reverse(name))
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("account_login"))
     assert not Meeting.objects.exists()
     client.force_login(make_user("someone@example.org"))
-    assert client.get(reverse("rooms:new")).status_code == 405  # creating is a POST
+    # Creating is a POST: GET shows the choices (the menu's page without script).
+    assert client.get(reverse("rooms:new")).status_code == 200
+    assert client.get(reverse("rooms:later")).status_code == 405
     assert not Meeting.objects.exists()
 
 
