@@ -230,6 +230,7 @@ class Call:
     # off in the "off" calls, where simulcast stays on.
     downlink: bool = True
     feature: str = "simulcast"
+    traces: Path | None = None  # where the node writes each viewer's downlink trace
 
     @property
     def label(self) -> str:
@@ -262,12 +263,15 @@ def run_call(call: Call, playwright: Any, sfu: AsyncThread, serial: int) -> dict
     tag = f"netlab-{os.getpid()}-{serial}"
     lab = Lab(call.work / f"call-{serial}", seed=call.seed)
     lab.work_dir.mkdir(parents=True, exist_ok=True)
+    if call.traces:
+        call.traces.mkdir(parents=True, exist_ok=True)
     env = child_env(
         os.environ["DATABASE_URL"],
         SFU_LISTEN_IPS=SERVER_IP,
         SFU_ICE_SERVERS="",
         SFU_SIMULCAST="1" if call.simulcast else "0",
         SFU_DOWNLINK_ESTIMATE="1" if call.downlink else "0",
+        **({"SFU_DOWNLINK_TRACE_DIR": str(call.traces)} if call.traces else {}),
         ALLOWED_HOSTS=f"{SERVER_IP},127.0.0.1,localhost",
     )
     node: SfuNodeProcess | None = None
@@ -1014,6 +1018,13 @@ def main(argv: list[str] | None = None) -> int:
         "--no-baseline", action="store_true", help="skip the unshaped call measured beside it"
     )
     parser.add_argument("--queue-ms", type=float, default=80.0, help="tbf queue, ms at the rate")
+    parser.add_argument(
+        "--traces",
+        type=Path,
+        metavar="DIR",
+        help="have the node write each viewer's downlink trace (sends and transport-wide "
+        "feedback, for sfu/tests/traces/) into DIR/<run label>/",
+    )
     parser.add_argument("--seed", type=int, default=None, help="the wires' random seed")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--render", type=Path, metavar="JSON", help="print a results file")
@@ -1061,6 +1072,7 @@ def main(argv: list[str] | None = None) -> int:
             simulcast=variant == "on" or args.feature == "downlink",
             downlink=variant == "on",
             feature=args.feature,
+            traces=(args.traces / f"{s.name}-{variant}").resolve() if args.traces else None,
             count=args.participants,
             duration=duration,
             settle=args.settle,

@@ -109,7 +109,11 @@ class Consumer:
         LOSS_STEP_DOWN of what it was sent is capped one layer below the one it gets; after
         LOSS_RECOVER_SECONDS of NACKing less than LOSS_STEP_UP it may go one layer up again
         (twice as long after each step up that failed at once). Its link is what is short,
-        so a lower layer helps it; key frames would not."""
+        so a lower layer helps it; key frames would not.
+
+        Only while the viewer's downlink is not estimated (no transport-wide feedback): the
+        estimate (sfu/downlink.py) already answers loss and comes back up by probing, where
+        this cap would hold the viewer down for up to LOSS_RECOVER_MAX_SECONDS."""
         slot = self.slot
         if slot is None or slot.output is None:
             return
@@ -117,6 +121,9 @@ class Consumer:
         nacks = slot.retransmissions + slot.retransmissions_skipped
         sent, nacked = packets - self._packets_seen, nacks - self._nacks_seen
         self._packets_seen, self._nacks_seen = packets, nacks
+        if self.peer.receive.downlink.estimating(now):
+            self.loss_cap = None
+            return
         if sent < LOSS_MIN_PACKETS:
             return
         ratio = nacked / sent

@@ -20,14 +20,23 @@ waits 1 s, twice as long after each further failure (up to 5 s).
 
 Without feedback (a subscriber that did not negotiate transport-cc, or stopped sending it) no
 consumer is capped here: the loss cap stands in.
+
+With SFU_DOWNLINK_TRACE_DIR set (the network lab sets it), each downlink writes what it sent
+and the feedback it got to a gzipped JSON file there when it closes (`DownlinkTrace`): the
+recorded traces the estimator's tests replay (sfu/tests/traces/).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import logging
+import os
 import time
+import uuid
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sfu.bwe import (
@@ -71,12 +80,59 @@ PROBE_SHORTFALL = 0.9
 PROBE_MAX_PACKETS_PER_TICK = 40
 
 
+# Where traces go (unset: none are recorded), and the most events one trace keeps.
+TRACE_DIR_VARIABLE = "SFU_DOWNLINK_TRACE_DIR"
+TRACE_MAX_EVENTS = 200_000
+
+
+class DownlinkTrace:
+    """What a downlink sent and the feedback it got, in order, for replaying the estimator:
+    events `["s", sequence, size, send time, probe cluster]`, `["f", time, feedback hex]` and
+    `["p", time, target bit/s, probe cluster]` (a probe started; times in seconds from the
+    first event)."""
+
+    def __init__(self, directory: Path, name: str) -> None:
+        safe = "".join(c for c in name if c.isascii() and c.isalnum())[:32] or "peer"
+        self.path = directory / f"downlink-{safe}-{uuid.uuid4().hex[:6]}.json.gz"
+        self.events: list[list[object]] = []
+        self._start: float | None = None
+
+    def _time(self, now: float) -> float:
+        if self._start is None:
+            self._start = now
+        return round(now - self._start, 6)
+
+    def sent(self, sequence: int, size: int, now: float, cluster: int) -> None:
+        if len(self.events) < TRACE_MAX_EVENTS:
+            self.events.append(["s", sequence, size, self._time(now), cluster])
+
+    def feedback(self, data: bytes, now: float) -> None:
+        if len(self.events) < TRACE_MAX_EVENTS:
+            self.events.append(["f", self._time(now), data.hex()])
+
+    def probe(self, target_bps: int, now: float, cluster: int) -> None:
+        if len(self.events) < TRACE_MAX_EVENTS:
+            self.events.append(["p", self._time(now), target_bps, cluster])
+
+    def write(self) -> None:
+        if not self.events:
+            return
+        with gzip.open(self.path, "wt", encoding="ascii") as file:
+            json.dump({"events": self.events}, file, separators=(",", ":"))
+
+
 class Downlink:
     """The receive transport's transport-wide numbering, estimate, sharing and probing."""
 
     def __init__(self, receive: ReceiveTransport) -> None:
         self.receive = receive
         self.estimator = DownlinkEstimator()
+        directory = os.environ.get(TRACE_DIR_VARIABLE)
+        self.trace = (
+            DownlinkTrace(Path(directory), receive.peer.display_name or receive.peer.id)
+            if directory
+            else None
+        )
         self._sequence = 0
         self.feedback_packets = 0
         self.bad_feedback = 0
@@ -101,16 +157,20 @@ class Downlink:
     def sent(self, sequence: int, size: int, now: float) -> None:
         cluster = self.probe_cluster if now < self.probe_until else -1
         self.estimator.on_packet_sent(sequence, size, now, cluster)
+        if self.trace is not None:
+            self.trace.sent(sequence, size, now, cluster)
 
     def on_feedback(self, data: bytes) -> None:
         """One transport-wide feedback packet from the subscriber (from outside: a malformed
         one is counted and dropped)."""
+        now = time.monotonic()
+        if self.trace is not None:
+            self.trace.feedback(data, now)
         try:
             feedback = parse_transport_feedback(data)
         except ValueError:
             self.bad_feedback += 1
             return
-        now = time.monotonic()
         try:
             self.estimator.on_feedback(feedback, now)
         except Exception:  # never let a subscriber's report break its transport's RTCP
@@ -203,6 +263,8 @@ class Downlink:
         self.probes += 1
         self._probe_target = target
         self.probe_cluster = self.estimator.start_probe(target, now)
+        if self.trace is not None:
+            self.trace.probe(target, now, self.probe_cluster)
         self.probe_until = now + PROBE_SECONDS
         if self._probe_task is not None:
             self._probe_task.cancel()  # the last one's padding, if it has not noticed its end
@@ -270,6 +332,12 @@ class Downlink:
         self.closed = True
         if self._probe_task is not None:
             self._probe_task.cancel()
+        if self.trace is not None:
+            trace, self.trace = self.trace, None
+            try:
+                trace.write()
+            except OSError:
+                logger.exception("could not write the downlink trace %s", trace.path)
 
     def describe(self) -> DownlinkStats:
         estimator = self.estimator.describe()

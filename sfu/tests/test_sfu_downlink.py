@@ -276,3 +276,31 @@ async def test_feedback_drives_the_estimate_and_without_it_nothing_is_capped(
     downlink.allocate(later)
     assert anna.bandwidth_cap is None
     assert anna.target_layer == 2
+
+
+async def test_a_viewer_whose_downlink_is_estimated_is_not_held_down_by_the_loss_cap(
+    viewing: Viewing,
+) -> None:
+    anna = viewing.watch("anna")
+    output = viewing.outputs["anna"]
+    await viewing.frames(anna, 30, keyframe=True)
+    # The viewer NACKs a third of what it got: without an estimate, that caps it a layer down.
+    for data in output.datagrams[::3]:
+        await output._retransmit(RtpPacket.parse(data, output.extensions_map).sequence_number)
+    now = time.monotonic()
+    anna.review_losses(now, top_layer=2)
+    assert anna.loss_cap == 1
+
+    # With its browser's transport-wide feedback coming in, the estimate answers its losses.
+    sent = [
+        RtpPacket.parse(d, output.extensions_map).extensions.transport_sequence_number
+        for d in output.datagrams
+    ]
+    received = [(seq, 1_000_000 + 2_000 * i) for i, seq in enumerate(sent) if seq is not None]
+    feedback, _ = pack_transport_feedback(7, 0, received[0][0], received, 0)
+    viewing.downlink.on_feedback(feedback)
+    await viewing.frames(anna, 30)
+    for data in output.datagrams[-30::3]:
+        await output._retransmit(RtpPacket.parse(data, output.extensions_map).sequence_number)
+    anna.review_losses(time.monotonic(), top_layer=2)
+    assert anna.loss_cap is None
