@@ -178,4 +178,10 @@ def read_event(message: Mapping[str, object]) -> SfuEvent | None:
         and isinstance(data.get("consumers"), list)
     ):
         return None
+    if message["event"] == "downlinkLimited" and not (
+        isinstance(data.get("limited"), bool)
+        and isinstance(data.get("estimate_bps"), int)
+        and not isinstance(data.get("estimate_bps"), bool)
+    ):
+        return None
     return cast(SfuEvent, message)

@@ -244,6 +244,7 @@ EventName = Literal[
     "consumerResumed",
     "activeSpeaker",
     "producerClosed",
+    "downlinkLimited",
 ]
 EVENT_NAMES: tuple[EventName, ...] = (
     "negotiate",
@@ -252,6 +253,7 @@ EVENT_NAMES: tuple[EventName, ...] = (
     "consumerResumed",
     "activeSpeaker",
     "producerClosed",
+    "downlinkLimited",
 )
 
 
@@ -271,6 +273,11 @@ class ProducerClosedData(TypedDict):
 
 class ActiveSpeakerData(TypedDict):
     peer_id: str | None
+
+
+class DownlinkLimitedData(TypedDict):
+    limited: bool  # the viewer's downlink estimate holds a video below what its tile needs
+    estimate_bps: int  # the estimate now (0: none)
 
 
 class _Event(TypedDict):
@@ -300,4 +307,11 @@ class ActiveSpeakerEvent(_Event):
     data: ActiveSpeakerData
 
 
-SfuEvent = NegotiateEvent | ConsumerEvent | ProducerClosedEvent | ActiveSpeakerEvent
+class DownlinkLimitedEvent(_Event):
+    event: Literal["downlinkLimited"]
+    data: DownlinkLimitedData
+
+
+SfuEvent = (
+    NegotiateEvent | ConsumerEvent | ProducerClosedEvent | ActiveSpeakerEvent | DownlinkLimitedEvent
+)

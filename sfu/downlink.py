@@ -76,6 +76,10 @@ PROBE_TICK_SECONDS = 0.005
 PROBE_MAX_FACTOR = 2.0
 # The estimate must fall short of what the videos want by this factor for a probe.
 PROBE_SHORTFALL = 0.9
+# The viewer is told when its estimate has held a video below what its tile needs for this long
+# (`downlinkLimited`), and when it has not for this long (no flapping, nothing said while the
+# estimate ramps up at the start of a call).
+LIMITED_HOLD_SECONDS = 5.0
 # Padding for a probe stops when it would exceed this many packets per tick (a guard).
 PROBE_MAX_PACKETS_PER_TICK = 40
 
@@ -147,6 +151,11 @@ class Downlink:
         self._probe_backoff = PROBE_BACKOFF_START_S
         self._next_probe = 0.0
         self.closed = False
+        # Whether the viewer was last told its downlink limits its videos, and since when the
+        # estimate has said otherwise (None: it agrees).
+        self.limited = False
+        self._changed_since: float | None = None
+        self._notifications: set[asyncio.Task[None]] = set()
 
     # --- numbering and feedback ------------------------------------------------------------
     def next_sequence(self) -> int:
@@ -193,6 +202,7 @@ class Downlink:
         if not self.estimating(now):
             for consumer in self.receive.peer.consumers.values():
                 self._set_cap(consumer, None, now)
+            self._tell_limited(False, now)
             return
         self._review_probe(now)
         self.share(self.estimator.estimate_bps, now)
@@ -230,8 +240,34 @@ class Downlink:
             chosen[consumer.id] = current
         for consumer in layered:
             self._set_cap(consumer, chosen[consumer.id], now)
+        self._tell_limited(
+            any(chosen[c.id] < choices[c.id][-1] for c in layered), now, estimate_bps
+        )
         if wanted_total > budget:
             self._maybe_probe(now, wanted_total + estimate_bps - budget)
+
+    def _tell_limited(self, limited: bool, now: float, estimate_bps: int = 0) -> None:
+        """Notify the viewer (`downlinkLimited`) once its estimate has held one of its videos
+        below what the tile needs for LIMITED_HOLD_SECONDS, and once it has stopped for as
+        long: the call client shows it on the viewer's own connection badge (its link, not the
+        publishers', is what is short)."""
+        if limited == self.limited:
+            self._changed_since = None
+            return
+        if self._changed_since is None:
+            self._changed_since = now
+        if now - self._changed_since < LIMITED_HOLD_SECONDS:
+            return
+        self._changed_since = None
+        self.limited = limited
+        peer = self.receive.peer
+        if peer.closed:
+            return
+        task = asyncio.get_running_loop().create_task(
+            peer.notify("downlinkLimited", {"limited": limited, "estimate_bps": estimate_bps})
+        )
+        self._notifications.add(task)
+        task.add_done_callback(self._notifications.discard)
 
     def _priority(self, consumer: Consumer) -> tuple[int, int]:
         producer = consumer.producer

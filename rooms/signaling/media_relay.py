@@ -251,6 +251,9 @@ class MediaRelay:
         elif event["event"] == "activeSpeaker":
             data = shapes.active_speaker_for_client(event["data"])
             await context.send(protocol.notification("activeSpeaker", data))
+        elif event["event"] == "downlinkLimited":
+            data = shapes.downlink_limited_for_client(event["data"])
+            await context.send(protocol.notification("downlinkLimited", data))
         elif event["event"] == "producerClosed":
             self.producers.pop(event["data"]["producer_id"], None)
             data = shapes.producer_closed_for_client(event["data"])

@@ -17,6 +17,7 @@ from sfu.contract import (
     ConsumerEventData,
     ConsumerInfo,
     ConsumerStats,
+    DownlinkLimitedData,
     DownlinkStats,
     JoinReply,
     NegotiateData,
@@ -122,6 +123,10 @@ def consumer_event_for_client(data: ConsumerEventData) -> Shape:
 
 def producer_closed_for_client(data: ProducerClosedData) -> Shape:
     return {"producerId": data["producer_id"]}
+
+
+def downlink_limited_for_client(data: DownlinkLimitedData) -> Shape:
+    return {"limited": data["limited"], "estimateBps": data["estimate_bps"]}
 
 
 def active_speaker_for_client(data: ActiveSpeakerData) -> Shape:

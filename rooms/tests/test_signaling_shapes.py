@@ -86,6 +86,10 @@ def test_events_restart_ice_and_the_active_speaker() -> None:
     assert shapes.consumer_event_for_client({"consumer_id": "c1"}) == {"consumerId": "c1"}
     assert shapes.producer_closed_for_client({"producer_id": "p1"}) == {"producerId": "p1"}
     assert shapes.active_speaker_for_client({"peer_id": None}) == {"peerId": None}
+    assert shapes.downlink_limited_for_client({"limited": True, "estimate_bps": 600_000}) == {
+        "limited": True,
+        "estimateBps": 600_000,
+    }
     assert as_json(
         shapes.restart_ice_for_client(
             {"send_transport": "closed", "receive_transport": "renegotiating"}

@@ -59,6 +59,10 @@ def test_read_event_refuses_what_is_not_an_event_of_the_contract() -> None:
     assert client.read_event({**negotiate, "data": {"negotiation_id": "n", "sdp": 1}}) is None
     well_formed = {"negotiation_id": "n", "sdp": "v=0", "consumers": []}
     assert client.read_event({**negotiate, "data": well_formed}) is not None
+    limited = {**event, "event": "downlinkLimited"}
+    assert client.read_event({**limited, "data": {"limited": True, "estimate_bps": 5}}) is not None
+    for bad in ({"limited": 1, "estimate_bps": 5}, {"limited": True, "estimate_bps": True}, {}):
+        assert client.read_event({**limited, "data": bad}) is None
 
 
 async def test_malformed_requests_get_error_replies_and_the_node_stays_up(

@@ -62,7 +62,12 @@ class Viewing:
     """One viewer and the publishers it watches, each over a slot of its receive transport."""
 
     def __init__(self, subscriber_pc: RTCPeerConnection, publisher_pc: RTCPeerConnection):
-        self.router = Router("room", noop_emit)
+        self.events: list[dict[str, Any]] = []
+
+        async def record(channel: str, message: dict[str, Any]) -> None:
+            self.events.append(message)
+
+        self.router = Router("room", record)
         self.viewer = Peer(self.router, "viewer", "chan.viewer", "Viewer")
         self.downlink = self.viewer.receive.downlink
         self.subscriber_pc = subscriber_pc
@@ -304,3 +309,51 @@ async def test_a_viewer_whose_downlink_is_estimated_is_not_held_down_by_the_loss
         await output._retransmit(RtpPacket.parse(data, output.extensions_map).sequence_number)
     anna.review_losses(time.monotonic(), top_layer=2)
     assert anna.loss_cap is None
+
+
+async def test_the_viewer_is_told_when_its_own_downlink_holds_its_videos_back(
+    viewing: Viewing,
+) -> None:
+    anna = viewing.watch("anna")
+    downlink = viewing.downlink
+
+    def told() -> list[tuple[bool, int]]:
+        return [
+            (e["data"]["limited"], e["data"]["estimate_bps"])
+            for e in viewing.events
+            if e["event"] == "downlinkLimited" and e["peer_id"] == "viewer"
+        ]
+
+    now = time.monotonic()
+    hold = downlink_module.LIMITED_HOLD_SECONDS
+
+    def share(estimate: int, at: float) -> None:
+        for layer in anna.producer.layers:
+            layer.last_packet = at  # the publisher keeps sending every layer meanwhile
+        downlink.share(estimate, at)
+
+    share(3_800_000, now)
+    await asyncio.sleep(0)
+    assert told() == []  # nothing held back: nothing said
+    # Anna's 720p tile gets 360p: said once it has lasted LIMITED_HOLD_SECONDS (not while an
+    # estimate ramps up at the start of a call), and said once.
+    share(700_000, now + 1.0)
+    share(700_000, now + 0.9 + hold)
+    await asyncio.sleep(0)
+    assert told() == []
+    share(650_000, now + 1.0 + hold)
+    share(650_000, now + 1.5 + hold)
+    await asyncio.sleep(0)
+    assert told() == [(True, 650_000)]
+    # Room again, briefly: nothing; for LIMITED_HOLD_SECONDS: said.
+    share(3_800_000, now + 2.0 + hold)
+    share(700_000, now + 2.5 + hold)
+    share(3_800_000, now + 3.0 + hold)
+    share(3_800_000, now + 2.9 + 2 * hold)
+    await asyncio.sleep(0)
+    assert told() == [(True, 650_000)]
+    share(3_800_000, now + 3.0 + 2 * hold)
+    await asyncio.sleep(0)
+    assert told() == [(True, 650_000), (False, 3_800_000)]
+    assert anna.bandwidth_cap == 2
+    downlink.close()

@@ -198,3 +198,26 @@ test("loss only one peer shows is blamed on that peer", () => {
   assert.equal(result.get("bo"), "poor");
   assert.equal(result.get("local"), "good");
 });
+
+test("when the SFU says our downlink holds our videos back, the losses are ours", () => {
+  const monitor = new QualityMonitor();
+  monitor.evaluate({ send: null, recv: receiveReport({ 1: [0, 0], 2: [0, 0] }) }, CONSUMERS);
+  // One peer's video loses a fifth, the other's nothing: alone, that blames the peer.
+  monitor.downlinkLimited = true;
+  const result = monitor.evaluate(
+    { send: null, recv: receiveReport({ 1: [1000, 0], 2: [800, 200] }) }, CONSUMERS,
+  );
+  assert.equal(result.get("ana"), "good");
+  assert.equal(result.get("bo"), "good");
+  assert.equal(result.get("local"), "poor");
+  // No loss at all: still "fair" for us while the SFU says our link is short.
+  const clean = monitor.evaluate(
+    { send: null, recv: receiveReport({ 1: [2000, 0], 2: [1800, 200] }) }, CONSUMERS,
+  );
+  assert.equal(clean.get("local"), "fair");
+  monitor.downlinkLimited = false;
+  const after = monitor.evaluate(
+    { send: null, recv: receiveReport({ 1: [3000, 0], 2: [2800, 200] }) }, CONSUMERS,
+  );
+  assert.equal(after.get("local"), "good");
+});

@@ -30,6 +30,8 @@ import { ViewReporter } from "./views.js";
 const RECEIVE_RESOLUTION_KEY = "meet.receiveResolution";
 
 const QUALITY_INTERVAL_MS = 2000;
+// The self badge's reason while the SFU says our downlink holds our videos back.
+const DOWNLINK_LIMITED_REASON = "Your connection is limiting the video you receive.";
 // join errors that trying again cannot fix (rooms/signaling/admission.py): the ended screen says
 // why; anything else leaves the pre-join screen up with the reason, to try again.
 // Join refusals that end the call page (docs/protocol.md); not_allowed and signed_out are
@@ -608,6 +610,9 @@ class Call {
       case "activeSpeaker":
         this.tiles.setActiveSpeaker(data.peerId || null);
         break;
+      case "downlinkLimited":
+        this.quality.downlinkLimited = Boolean(data.limited);
+        break;
       case "chatMessage":
         this.chat.receive(data.message);
         break;
@@ -910,7 +915,12 @@ class Call {
         const stats = await this.media.stats();
         const result = this.quality.evaluate(stats, this.media.consumers.values());
         for (const [peerId, level] of result) {
-          this.tiles.setQuality(peerId === "local" ? this.peerId : peerId, level);
+          if (peerId === "local") {
+            const reason = this.quality.downlinkLimited ? DOWNLINK_LIMITED_REASON : "";
+            this.tiles.setQuality(this.peerId, level, reason);
+          } else {
+            this.tiles.setQuality(peerId, level);
+          }
         }
       } catch (error) {
         console.warn("stats", error);

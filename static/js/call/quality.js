@@ -4,7 +4,10 @@
 // their losses, when two or more send) is our own downlink's, so it counts against us, with our
 // receiving round-trip time, and only what a peer loses beyond it counts against that peer. We
 // are also judged by what the SFU reports about our sending (remote-inbound-rtp). With a single
-// remote peer the two cannot be told apart and its losses count against it.
+// remote peer the two cannot be told apart and its losses count against it — unless the SFU
+// has said our downlink is what holds our videos back (`downlinkLimited`: its estimate of our
+// link, from our browser's transport-wide feedback): then every loss is ours, and our own badge
+// is at best "fair".
 
 export function classify({ lossRatio, rttMs }) {
   if (lossRatio === null && rttMs === null) return "unknown";
@@ -36,6 +39,7 @@ function candidatePairRtt(report) {
 export class QualityMonitor {
   constructor() {
     this.previous = new Map(); // key -> {received, lost}
+    this.downlinkLimited = false; // the SFU's downlinkLimited notification
   }
 
   _lossDelta(key, received, lost) {
@@ -75,15 +79,17 @@ export class QualityMonitor {
       lossByPeer.set(peerId, total ? lost / total : null);
     }
     const measured = [...lossByPeer.values()].filter((loss) => loss !== null);
-    // What all of them lose, we lose: our downlink.
-    const ownLoss = measured.length >= 2 ? Math.min(...measured) : 0;
+    // What all of them lose, we lose: our downlink (all of it, when the SFU says so).
+    let ownLoss = measured.length >= 2 ? Math.min(...measured) : 0;
+    if (this.downlinkLimited && measured.length) ownLoss = Math.max(...measured);
     for (const [peerId, loss] of lossByPeer) {
       result.set(peerId, classify({ lossRatio: loss === null ? null : loss - ownLoss, rttMs: null }));
     }
-    const receiving = classify({
+    let receiving = classify({
       lossRatio: measured.length ? ownLoss : null,
       rttMs: recvRtt,
     });
+    if (this.downlinkLimited) receiving = worst(receiving, "fair");
     if (send) {
       let lossRatio = null;
       let rtt = candidatePairRtt(send);

@@ -155,13 +155,14 @@ export class TileGrid {
     }
   }
 
-  // quality: "good" | "fair" | "poor" | "unknown"
-  setQuality(peerId, quality) {
+  // quality: "good" | "fair" | "poor" | "unknown"; reason: why, in words (or "").
+  setQuality(peerId, quality, reason = "") {
     const tile = this.tiles.get(peerId);
-    if (!tile || tile.quality.dataset.quality === quality) return;
+    const label = reason ? `Connection: ${quality}. ${reason}` : `Connection: ${quality}`;
+    if (!tile || tile.quality.getAttribute("aria-label") === label) return;
     tile.quality.dataset.quality = quality;
-    tile.quality.setAttribute("aria-label", `Connection: ${quality}`);
-    tile.quality.title = `Connection: ${quality}`;
+    tile.quality.setAttribute("aria-label", label);
+    tile.quality.title = label;
   }
 
   // label: what the presentation is called, e.g. "Ana is presenting" / "You are presenting".
