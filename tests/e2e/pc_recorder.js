@@ -34,6 +34,7 @@
             bytesReceived: stat.bytesReceived || 0, freezeCount: stat.freezeCount || 0,
             totalFreezesDuration: stat.totalFreezesDuration || 0,
             keyFramesDecoded: stat.keyFramesDecoded || 0, pliCount: stat.pliCount || 0,
+            headerBytesReceived: stat.headerBytesReceived || 0, timestamp: stat.timestamp,
           });
         } else if (stat.type === "inbound-rtp" && stat.kind === "audio") {
           result.audioPacketsReceived += stat.packetsReceived || 0;

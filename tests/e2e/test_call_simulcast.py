@@ -65,6 +65,23 @@ def _downlink(participant: Participant) -> dict[str, Any] | None:
     return None
 
 
+def _received_kbps(participant: Participant, seconds: float = 3.0) -> float:
+    """The one remote video's received rate (payload and RTP headers) over `seconds`."""
+    first = _inbound(participant)
+    assert first is not None
+
+    def later() -> dict[str, Any] | None:
+        stream = _inbound(participant)
+        elapsed = (stream["timestamp"] - first["timestamp"]) / 1000 if stream else 0
+        return stream if elapsed >= seconds else None
+
+    last = poll(later, seconds + MEDIA_TIMEOUT, f"{seconds:g} s of stats")
+    received = (last["bytesReceived"] + last["headerBytesReceived"]) - (
+        first["bytesReceived"] + first["headerBytesReceived"]
+    )
+    return 8 * received / ((last["timestamp"] - first["timestamp"]) / 1000) / 1000
+
+
 def _style_remote_video(participant: Participant, properties: dict[str, str]) -> None:
     """Give the remote tile's video these inline styles (none: its own layout again), as a
     layout change or a window resize would."""
@@ -128,6 +145,9 @@ def test_the_camera_goes_out_in_three_layers_and_the_viewer_gets_the_one_its_til
     small = poll(lambda: _decoding_at(bob, 180), MEDIA_TIMEOUT, "Bob to get the lowest layer")
     bob.page.screenshot(path=str(SCREENSHOT_DIR / "simulcast-small-tile.png"))
     assert small["framesDecoded"] > before["framesDecoded"]
+    # What a 320x180-or-smaller tile costs the viewer (the issue's bound: 250 kbit/s).
+    small_kbps = _received_kbps(bob)
+    assert small_kbps <= 250, small_kbps
     frames = bob.wait_for_frames_from("Alice", bob.frames_from("Alice"))
     assert bob.picture_change("Alice") > 0.01  # still moving after the switch
 
