@@ -713,9 +713,11 @@ def _producer_layers_cell(extra: dict[str, Any]) -> str:
                 parts.append(f"{layer.get('rid')} off")
                 continue
             kbps = round((layer.get("bitrate_bps") or 0) / 1000)
+            temporal = layer.get("temporal_layers")
             parts.append(
                 f"{layer.get('rid')} {layer.get('width')}x{layer.get('height')} {kbps} kbit/s"
-                f" ({layer.get('keyframe_requests', '-')} key-frame requests in all)"
+                + (f", {temporal} temporal layers" if temporal else "")
+                + f" ({layer.get('keyframe_requests', '-')} key-frame requests in all)"
             )
     if extra:
         parts.append(json.dumps(extra))

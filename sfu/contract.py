@@ -158,6 +158,7 @@ class LayerStats(TypedDict):
     active: bool  # sent something in the last second
     bitrate_bps: int
     keyframe_requests: int
+    temporal_layers: int  # highest VP8 temporal layer id seen + 1 (0: none announced)
 
 
 class ProducerStats(ProducerInfo):

@@ -420,6 +420,8 @@ def _fan_out_layers(producer: Producer, packet: RtpPacket, layer_index: int, now
     detect = producer.detect_keyframe
     keyframe_start = detect is not None and detect(packet.payload)
     descriptor = vp8.parse(packet.payload) if producer.rewrites_vp8 else None
+    if descriptor is not None and descriptor.temporal_id >= layer.temporal_layers:
+        layer.temporal_layers = descriptor.temporal_id + 1
     if keyframe_start and descriptor is not None:
         size = vp8.keyframe_size(packet.payload, descriptor)
         if size is not None:

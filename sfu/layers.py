@@ -39,6 +39,7 @@ class Layer:
         "meter",
         "rid",
         "ssrc",
+        "temporal_layers",
         "width",
     )
 
@@ -52,6 +53,9 @@ class Layer:
         self.meter = RateMeter()
         self.last_keyframe_request = float("-inf")
         self.keyframe_requests = 0
+        # Temporal layers seen in its VP8 descriptors (highest TID + 1; 0: none announced):
+        # what a temporal-layer cap would have to choose from.
+        self.temporal_layers = 0
 
     def active(self, now: float, first_packet: float | None = None) -> bool:
         """Sending now; a layer not seen yet counts as sending during the producer's first
@@ -70,6 +74,7 @@ class Layer:
             "active": self.active(now),
             "bitrate_bps": self.meter.current_bitrate(),
             "keyframe_requests": self.keyframe_requests,
+            "temporal_layers": self.temporal_layers,
         }
 
 

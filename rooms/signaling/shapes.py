@@ -195,6 +195,7 @@ def _producer_stats(producer: ProducerStats) -> Shape:
                 "active": layer["active"],
                 "bitrateBps": layer["bitrate_bps"],
                 "keyframeRequests": layer["keyframe_requests"],
+                "temporalLayers": layer["temporal_layers"],
             }
             for layer in producer["layers"]
         ],

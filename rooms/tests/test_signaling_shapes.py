@@ -155,6 +155,7 @@ def test_stats_are_camel_cased_field_by_field() -> None:
                 "active": True,
                 "bitrate_bps": 20,
                 "keyframe_requests": 21,
+                "temporal_layers": 3,
             }
         ],
     }
@@ -244,6 +245,7 @@ def test_stats_are_camel_cased_field_by_field() -> None:
                             "active": True,
                             "bitrateBps": 20,
                             "keyframeRequests": 21,
+                            "temporalLayers": 3,
                         }
                     ],
                 }

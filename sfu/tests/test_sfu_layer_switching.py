@@ -146,6 +146,8 @@ async def test_the_viewer_gets_one_layer_and_moves_at_the_targets_key_frame_with
     assert {layer for _, _, layer in call.sent()} == {2}
     assert call.consumer.layer == 2
     assert (call.producer.layers[2].width, call.producer.layers[2].height) == (1280, 720)
+    # Each layer's descriptors carry a temporal layer id (all 0 here): one temporal layer.
+    assert [layer.temporal_layers for layer in call.producer.layers] == [1, 1, 1]
 
     # A 320x180 tile: the lowest layer, asked for a key frame (and only it).
     requests = call.requests()
