@@ -15,6 +15,9 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from sfu.forwarding import RateMeter
+from sfu.layers import MAX_TEMPORAL_LAYERS
+
+MAX_TEMPORAL_LAYER = MAX_TEMPORAL_LAYERS - 1
 
 # A viewer NACKing more than this share of the packets it was sent gets a lower layer...
 LOSS_STEP_DOWN = 0.1
@@ -65,6 +68,11 @@ class Consumer:
         # The highest layer this viewer's share of its downlink estimate allows (None: any,
         # or no estimate); set by sfu/downlink.py.
         self.bandwidth_cap: int | None = None
+        # Of a simulcast VP8 producer: the highest temporal layer forwarded now and the one to
+        # move to (lower at the next picture, higher at that layer's next sync frame); the
+        # downlink's share sets the target (sfu/downlink.py), all of them without one.
+        self.temporal_layer = MAX_TEMPORAL_LAYER
+        self.temporal_target = MAX_TEMPORAL_LAYER
         self._loss_cap_since = 0.0
         self._stepped_up_at: float | None = None
         self._recover_after = LOSS_RECOVER_SECONDS
@@ -181,6 +189,8 @@ class Consumer:
             "layer_switches": self.layer_switches,
             "loss_cap": self.loss_cap,
             "bandwidth_cap": self.bandwidth_cap,
+            "temporal_layer": self.temporal_layer,
+            "temporal_target": self.temporal_target,
             "view_width": self.view_width,
             "view_height": self.view_height,
         }

@@ -205,6 +205,8 @@ class ConsumerStats(ConsumerInfo):
     layer_switches: int
     loss_cap: int | None  # the highest layer the viewer's losses allow now (None: any)
     bandwidth_cap: int | None  # the highest its share of the downlink estimate allows (None: any)
+    temporal_layer: int  # the highest VP8 temporal layer forwarded now (2: all)
+    temporal_target: int  # the one it moves to (its share of the downlink)
     view_width: int | None  # as setConsumerView reported (None: never)
     view_height: int | None
 

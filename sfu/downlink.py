@@ -6,10 +6,14 @@ the subscriber's browser reports when each arrived (RTCP transport-wide feedback
 100 ms), and `DownlinkEstimator` (sfu/bwe.py) turns sends and arrivals into an estimate of the
 rate the link carries without building a queue. Every ALLOCATION_SECONDS the estimate is
 shared out (`allocate`): audio and single-layer videos take what they send; each simulcast
-video starts from its lowest layer, then, screen shares first, the active speaker next, larger
-tiles before smaller, each is raised as far as its tile needs and the budget allows. The result
-is each consumer's `bandwidth_cap`, one of the caps its producer's layer choice respects
-(sfu/producer.py), beside the tile's size and the loss cap.
+video starts from its cheapest choice (`stream_choices`: its lowest spatial layer at a quarter
+of the frame rate, where the publisher sends temporal layers) and then, round by round —
+screen shares first, the active speaker next, larger tiles before smaller — each moves one
+step up (half the frame rate, full, the next spatial layer at half, full...) while the total
+fits and its tile needs it. The result is each consumer's `bandwidth_cap` (a spatial layer: one
+of the caps its producer's layer choice respects, sfu/producer.py, beside the tile's size and
+the loss cap) and its temporal target (the forwarder drops the temporal layers above it,
+sfu/forwarding.py, keeping sequence numbers and picture ids continuous).
 
 The estimate cannot find room above what is sent: when the videos would use more than it
 allows, the downlink probes. For PROBE_SECONDS it adds padding (RTX copies of the last packet
@@ -46,6 +50,7 @@ from sfu.bwe import (
     PROBE_SUCCESS_RATIO,
     DownlinkEstimator,
 )
+from sfu.consumer import MAX_TEMPORAL_LAYER
 from sfu.twcc import parse_transport_feedback
 
 if TYPE_CHECKING:
@@ -61,6 +66,9 @@ ALLOCATION_SECONDS = 0.5
 FEEDBACK_STALE_SECONDS = 2.0
 # What the SFU assumes a layer costs before it has measured it (the call client's encodings).
 NOMINAL_LAYER_BPS = (150_000, 500_000, 1_500_000)
+# A layer's rate up to each temporal layer, as a share of the whole, before it is measured
+# (libwebrtc's split of a three-layer VP8 stream: 40 %, 60 %, 100 %).
+TEMPORAL_SHARES = (0.4, 0.6, 1.0)
 # Measured layer rates count RTP payloads: headers, SRTP and UDP/IP add about this much.
 HEADER_OVERHEAD = 1.08
 # Moving a video up needs the new total within this share of the estimate (so a move up is
@@ -209,7 +217,8 @@ class Downlink:
 
     def share(self, estimate_bps: int, now: float) -> None:
         """Share `estimate_bps` among the subscriber's forwarding consumers: each simulcast
-        video's `bandwidth_cap` (module docstring); a probe when they want more."""
+        video's `bandwidth_cap` and temporal target (module docstring); a probe when they
+        want more."""
         consumers = [c for c in self.receive.peer.consumers.values() if c.forwarding]
         budget = float(estimate_bps)
         layered: list[Consumer] = []
@@ -218,30 +227,38 @@ class Downlink:
                 layered.append(consumer)
             else:
                 budget -= consumer.meter.current_bitrate()
-        choices: dict[str, list[int]] = {}
-        chosen: dict[str, int] = {}
-        spent = 0.0
-        wanted_total = 0.0
+        choices: dict[str, list[Choice]] = {}
+        costs: dict[str, list[float]] = {}
+        chosen: dict[str, int] = {}  # index into the consumer's choices
         for consumer in layered:
-            options = consumer.producer.layer_options(consumer, now)
-            choices[consumer.id] = options
-            chosen[consumer.id] = options[0]
-            spent += layer_cost(consumer, options[0])
-            wanted_total += layer_cost(consumer, options[-1])
-        for consumer in sorted(layered, key=self._priority):
-            current = chosen[consumer.id]
-            held = consumer.bandwidth_cap
-            for index in choices[consumer.id][1:]:
-                total = spent - layer_cost(consumer, current) + layer_cost(consumer, index)
-                limit = budget if held is not None and index <= held else budget * MOVE_UP_SHARE
+            options = choices[consumer.id] = stream_choices(consumer, now)
+            costs[consumer.id] = [choice_cost(consumer, choice) for choice in options]
+            chosen[consumer.id] = 0
+        spent = sum(costs[c.id][0] for c in layered)
+        wanted_total = sum(costs[c.id][-1] for c in layered)
+        # Round by round, in priority order, each video one step up while it fits: the room
+        # is spread (two 360p videos at 15 fps rather than one at 720p and one at 7.5 fps).
+        ordered = sorted(layered, key=self._priority)
+        held = {c.id: held_choice(c, choices[c.id]) for c in layered}
+        climbing = list(ordered)
+        while climbing:
+            still = []
+            for consumer in climbing:
+                current, cost = chosen[consumer.id], costs[consumer.id]
+                step = current + 1
+                if step >= len(cost):
+                    continue
+                total = spent - cost[current] + cost[step]
+                limit = budget if step <= held[consumer.id] else budget * MOVE_UP_SHARE
                 if total > limit:
-                    break
-                spent, current = total, index
-            chosen[consumer.id] = current
+                    continue
+                spent, chosen[consumer.id] = total, step
+                still.append(consumer)
+            climbing = still
         for consumer in layered:
-            self._set_cap(consumer, chosen[consumer.id], now)
+            self._set_cap(consumer, choices[consumer.id][chosen[consumer.id]], now)
         self._tell_limited(
-            any(chosen[c.id] < choices[c.id][-1] for c in layered), now, estimate_bps
+            any(chosen[c.id] < len(choices[c.id]) - 1 for c in layered), now, estimate_bps
         )
         if wanted_total > budget:
             self._maybe_probe(now, wanted_total + estimate_bps - budget)
@@ -281,7 +298,10 @@ class Downlink:
         return rank, -area
 
     @staticmethod
-    def _set_cap(consumer: Consumer, cap: int | None, now: float) -> None:
+    def _set_cap(consumer: Consumer, choice: Choice | None, now: float) -> None:
+        """Apply a share: the highest spatial layer and the temporal target (None: no cap)."""
+        cap, temporal = (None, MAX_TEMPORAL_LAYER) if choice is None else choice
+        consumer.temporal_target = temporal
         if consumer.bandwidth_cap == cap:
             return
         consumer.bandwidth_cap = cap
@@ -388,6 +408,49 @@ class Downlink:
             "probes": self.probes,
             "probes_succeeded": self.probes_succeeded,
         }
+
+
+Choice = tuple[int, int]  # (spatial layer, highest temporal layer)
+
+
+def stream_choices(consumer: Consumer, now: float) -> list[Choice]:
+    """What `consumer` could be sent, cheapest first: each spatial layer up to what its tile
+    needs (sfu/producer.py layer_options) at full frame rate, and where the layers announce
+    temporal layers, the lowest one at a quarter and half the frame rate too, and the others
+    at half (a smaller picture is preferred to one below 15 fps)."""
+    layers = consumer.producer.layers
+    result: list[Choice] = []
+    for position, index in enumerate(consumer.producer.layer_options(consumer, now)):
+        count = min(layers[index].temporal_layers, MAX_TEMPORAL_LAYER + 1)
+        if count >= MAX_TEMPORAL_LAYER + 1:
+            lowest = 0 if position == 0 else MAX_TEMPORAL_LAYER - 1
+            result.extend((index, temporal) for temporal in range(lowest, MAX_TEMPORAL_LAYER))
+        result.append((index, MAX_TEMPORAL_LAYER))
+    return result
+
+
+def held_choice(consumer: Consumer, choices: list[Choice]) -> int:
+    """The index of what `consumer` is held at now (the last of `choices` when uncapped)."""
+    if consumer.bandwidth_cap is None:
+        return len(choices) - 1
+    held = (consumer.bandwidth_cap, consumer.temporal_target)
+    below = [i for i, choice in enumerate(choices) if choice <= held]
+    return below[-1] if below else 0
+
+
+def choice_cost(consumer: Consumer, choice: Choice) -> float:
+    """What forwarding `choice` to `consumer` costs, in bit/s: the layer's temporal layers up
+    to the chosen one as measured, else their share of the whole layer's rate
+    (TEMPORAL_SHARES, libwebrtc's split for three layers)."""
+    index, temporal = choice
+    whole = layer_cost(consumer, index)
+    if temporal >= MAX_TEMPORAL_LAYER:
+        return whole
+    meters = consumer.producer.layers[index].temporal_meters
+    measured = sum(meter.current_bitrate() for meter in meters[: temporal + 1])
+    if measured > 0:
+        return measured * HEADER_OVERHEAD
+    return whole * TEMPORAL_SHARES[temporal]
 
 
 def layer_cost(consumer: Consumer, index: int) -> float:

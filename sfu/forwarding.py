@@ -221,6 +221,12 @@ class SendSlot:
         self._last_tl0picidx: int | None = None
         self._source: tuple[str, int] | None = None
         self._new_source = False
+        # Temporal layers left out (`skip`): the newest publisher sequence number of this run,
+        # the one last skipped (packets older than it arriving late cannot be numbered any
+        # more) and the picture last skipped (a picture is taken out of the numbering once).
+        self._last_input_seq: int | None = None
+        self._skipped_seq: int | None = None
+        self._skipped_picture = -1
 
     @property
     def started(self) -> bool:
@@ -297,8 +303,11 @@ class SendSlot:
             if not keyframe_start:
                 return -1
             self.waiting_keyframe = False
+        sequence_number = packet.sequence_number
         if self._needs_sync:
             self._needs_sync = False
+            self._last_input_seq = self._skipped_seq = None
+            self._skipped_picture = -1
             next_seq = random.randint(0, 32767) if self._last_seq is None else (self._last_seq + 1)
             self._seq_offset = (next_seq - packet.sequence_number) & 0xFFFF
             if self._last_ts is None:
@@ -309,7 +318,11 @@ class SendSlot:
             self._ts_offset = (next_ts - packet.timestamp) & 0xFFFFFFFF
             if descriptor is not None:
                 self._sync_picture_ids(descriptor)
-        seq = (packet.sequence_number + self._seq_offset) & 0xFFFF
+        elif self._skipped_seq is not None and not uint16_gt(sequence_number, self._skipped_seq):
+            return 0  # late, from before packets were left out: its number is gone
+        if self._last_input_seq is None or uint16_gt(sequence_number, self._last_input_seq):
+            self._last_input_seq = sequence_number
+        seq = (sequence_number + self._seq_offset) & 0xFFFF
         timestamp = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
         payload = packet.payload
         picture_id = tl0picidx = -1
@@ -350,6 +363,24 @@ class SendSlot:
             if tl0picidx >= 0:
                 self._last_tl0picidx = tl0picidx
         return output.send(seq, timestamp, len(payload), data, ntp_time, transport_sequence, now)
+
+    def skip(self, packet: RtpPacket, descriptor: vp8.Descriptor) -> None:
+        """Leave `packet` out (a temporal layer above what the viewer is sent): the packets
+        after it are numbered as if it had never been, and so are the pictures (VP8 picture
+        ids), so the viewer sees a stream at a lower frame rate, not losses."""
+        if self._needs_sync or self.waiting_keyframe:
+            return  # nothing sent in this run yet: the next run's numbering starts afresh
+        sequence_number = packet.sequence_number
+        if self._last_input_seq is not None and not uint16_gt(
+            sequence_number, self._last_input_seq
+        ):
+            return  # late: the numbering has moved past it already
+        self._last_input_seq = self._skipped_seq = sequence_number
+        self._seq_offset = (self._seq_offset - 1) & 0xFFFF
+        picture_id = descriptor.picture_id
+        if picture_id >= 0 and picture_id != self._skipped_picture:
+            self._skipped_picture = picture_id
+            self._picture_id_offset -= 1
 
     def _sync_picture_ids(self, descriptor: vp8.Descriptor) -> None:
         """At the start of a run from another layer: offsets that make its picture ids and
@@ -420,8 +451,12 @@ def _fan_out_layers(producer: Producer, packet: RtpPacket, layer_index: int, now
     detect = producer.detect_keyframe
     keyframe_start = detect is not None and detect(packet.payload)
     descriptor = vp8.parse(packet.payload) if producer.rewrites_vp8 else None
-    if descriptor is not None and descriptor.temporal_id >= layer.temporal_layers:
-        layer.temporal_layers = descriptor.temporal_id + 1
+    temporal_id = -1 if descriptor is None else descriptor.temporal_id
+    if temporal_id >= 0:
+        if temporal_id >= layer.temporal_layers:
+            layer.temporal_layers = temporal_id + 1
+        meters = layer.temporal_meters
+        meters[min(temporal_id, len(meters) - 1)].add(len(packet.payload), now)
     if keyframe_start and descriptor is not None:
         size = vp8.keyframe_size(packet.payload, descriptor)
         if size is not None:
@@ -442,9 +477,31 @@ def _fan_out_layers(producer: Producer, packet: RtpPacket, layer_index: int, now
                 consumer.layer_switches += 1
             slot.switch_source((producer.id, layer_index))
             consumer.layer = layer_index
+            consumer.temporal_layer = consumer.temporal_target
+        if temporal_id > consumer.temporal_layer or (
+            temporal_id >= 0 and consumer.temporal_target != consumer.temporal_layer
+        ):
+            assert descriptor is not None
+            if not _within_temporal_layer(consumer, descriptor):
+                slot.skip(packet, descriptor)
+                continue
         sent = _send(consumer, slot, packet, keyframe_start, value, ntp_time, now, descriptor)
         if sent < 0:
             producer.request_keyframe(layer_index)
+
+
+def _within_temporal_layer(consumer: Consumer, descriptor: vp8.Descriptor) -> bool:
+    """Whether this packet's temporal layer is forwarded to `consumer`, moving it toward its
+    temporal target where the stream allows: down at the start of any picture, up one layer
+    at a time at a sync frame of that layer (which depends on the base layer only)."""
+    temporal_id = descriptor.temporal_id
+    current, target = consumer.temporal_layer, consumer.temporal_target
+    if descriptor.starts_picture:
+        if target < current:
+            consumer.temporal_layer = current = target
+        elif current < temporal_id <= target and descriptor.layer_sync:
+            consumer.temporal_layer = current = temporal_id
+    return temporal_id <= current
 
 
 def _send(

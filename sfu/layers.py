@@ -22,6 +22,8 @@ LAYER_SILENT_SECONDS = 1.0
 # Before a layer's first key frame tells its size, the top layer is taken for 720 lines and
 # each layer below for half the one above (the call client's scaleResolutionDownBy 4, 2, 1).
 ASSUMED_TOP_HEIGHT = 720
+# Temporal layers the SFU tells apart (browsers' VP8 simulcast sends three per layer).
+MAX_TEMPORAL_LAYERS = 3
 # A layer up to this much shorter than the video's height on screen still serves it (scaling a
 # 640x360 picture up to a 400-line tile looks better than paying for 720p).
 HEIGHT_SLACK = 0.8
@@ -40,6 +42,7 @@ class Layer:
         "rid",
         "ssrc",
         "temporal_layers",
+        "temporal_meters",
         "width",
     )
 
@@ -56,6 +59,8 @@ class Layer:
         # Temporal layers seen in its VP8 descriptors (highest TID + 1; 0: none announced):
         # what a temporal-layer cap would have to choose from.
         self.temporal_layers = 0
+        # What each temporal layer sends (TID 0, 1, 2 and above), for the downlink's shares.
+        self.temporal_meters = [RateMeter() for _ in range(MAX_TEMPORAL_LAYERS)]
 
     def active(self, now: float, first_packet: float | None = None) -> bool:
         """Sending now; a layer not seen yet counts as sending during the producer's first

@@ -18,7 +18,10 @@ KEYFRAME_START_CODE = b"\x9d\x01\x2a"
 
 
 class Descriptor(NamedTuple):
-    """Where a packet's picture id and TL0PICIDX are (-1: absent), and the descriptor's size."""
+    """Where a packet's picture id and TL0PICIDX are (-1: absent), its temporal layer (-1: not
+    announced), whether its frame is a layer sync point (it depends on the base layer only:
+    a viewer may start receiving this temporal layer there), whether it starts a picture,
+    and the descriptor's size."""
 
     picture_id: int
     picture_id_at: int
@@ -27,6 +30,8 @@ class Descriptor(NamedTuple):
     tl0picidx_at: int
     temporal_id: int
     size: int
+    layer_sync: bool = False
+    starts_picture: bool = False
 
 
 def parse(payload: bytes) -> Descriptor | None:
@@ -37,6 +42,9 @@ def parse(payload: bytes) -> Descriptor | None:
     picture_id = picture_id_at = tl0picidx = tl0picidx_at = temporal_id = -1
     bits = 0
     offset = 1
+    layer_sync = False
+    # S (start of a partition) with partition index 0: the picture's first packet.
+    starts_picture = payload[0] & 0x17 == 0x10
     if payload[0] & 0x80:  # X: an extension byte follows
         if size < 2:
             return None
@@ -67,8 +75,19 @@ def parse(payload: bytes) -> Descriptor | None:
                 return None
             if extension & 0x20:
                 temporal_id = payload[offset] >> 6
+                layer_sync = bool(payload[offset] & 0x20)
             offset += 1
-    return Descriptor(picture_id, picture_id_at, bits, tl0picidx, tl0picidx_at, temporal_id, offset)
+    return Descriptor(
+        picture_id,
+        picture_id_at,
+        bits,
+        tl0picidx,
+        tl0picidx_at,
+        temporal_id,
+        offset,
+        layer_sync,
+        starts_picture,
+    )
 
 
 def rewrite(payload: bytes, descriptor: Descriptor, picture_id: int, tl0picidx: int) -> bytes:

@@ -229,6 +229,8 @@ def _consumer_stats(consumer: ConsumerStats) -> Shape:
         "layerSwitches": consumer["layer_switches"],
         "lossCap": consumer["loss_cap"],
         "bandwidthCap": consumer["bandwidth_cap"],
+        "temporalLayer": consumer["temporal_layer"],
+        "temporalTarget": consumer["temporal_target"],
         "viewWidth": consumer["view_width"],
         "viewHeight": consumer["view_height"],
     }

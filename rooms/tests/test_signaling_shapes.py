@@ -176,6 +176,8 @@ def test_stats_are_camel_cased_field_by_field() -> None:
         "layer_switches": 22,
         "loss_cap": 1,
         "bandwidth_cap": 0,
+        "temporal_layer": 1,
+        "temporal_target": 2,
         "view_width": 640,
         "view_height": 360,
     }
@@ -275,6 +277,8 @@ def test_stats_are_camel_cased_field_by_field() -> None:
                     "layerSwitches": 22,
                     "lossCap": 1,
                     "bandwidthCap": 0,
+                    "temporalLayer": 1,
+                    "temporalTarget": 2,
                     "viewWidth": 640,
                     "viewHeight": 360,
                 }
