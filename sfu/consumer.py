@@ -73,6 +73,8 @@ class Consumer:
         # downlink's share sets the target (sfu/downlink.py), all of them without one.
         self.temporal_layer = MAX_TEMPORAL_LAYER
         self.temporal_target = MAX_TEMPORAL_LAYER
+        # When its share last moved it to a smaller picture (monotonic; sfu/downlink.py).
+        self.spatial_down_at = float("-inf")
         self._loss_cap_since = 0.0
         self._stepped_up_at: float | None = None
         self._recover_after = LOSS_RECOVER_SECONDS

@@ -10,10 +10,12 @@ video starts from its cheapest choice (`stream_choices`: its lowest spatial laye
 of the frame rate, where the publisher sends temporal layers) and then, round by round —
 screen shares first, the active speaker next, larger tiles before smaller — each moves one
 step up (half the frame rate, full, the next spatial layer at half, full...) while the total
-fits and its tile needs it. The result is each consumer's `bandwidth_cap` (a spatial layer: one
-of the caps its producer's layer choice respects, sfu/producer.py, beside the tile's size and
-the loss cap) and its temporal target (the forwarder drops the temporal layers above it,
-sfu/forwarding.py, keeping sequence numbers and picture ids continuous).
+fits and its tile needs it (a larger picture, which costs a key frame, with more to spare and
+not within SPATIAL_UP_HOLD_SECONDS of a move to a smaller one). The result is each
+consumer's `bandwidth_cap` (a spatial layer: one of the caps its producer's layer choice
+respects, sfu/producer.py, beside the tile's size and the loss cap) and its temporal target
+(the forwarder drops the temporal layers above it, sfu/forwarding.py, keeping sequence
+numbers and picture ids continuous).
 
 The estimate cannot find room above what is sent: when the videos would use more than it
 allows, the downlink probes. For PROBE_SECONDS it adds padding (RTX copies of the last packet
@@ -74,6 +76,11 @@ HEADER_OVERHEAD = 1.08
 # Moving a video up needs the new total within this share of the estimate (so a move up is
 # not undone by the next estimate's noise); staying needs it within the estimate.
 MOVE_UP_SHARE = 0.9
+# A move to a larger picture costs a key frame (a burst several times a frame's size, which a
+# slow link's queue may not hold): it needs more room to spare, and waits this long after the
+# viewer was last moved to a smaller picture (no see-saw of key frames).
+SPATIAL_UP_SHARE = 0.8
+SPATIAL_UP_HOLD_SECONDS = 8.0
 # Probing (sfu/bwe.py's recommended policy): a probe lasts PROBE_SECONDS, its padding topped
 # up every PROBE_TICK_SECONDS, reaching for at most PROBE_MAX_FACTOR x the estimate; it
 # succeeded when the rate its packets arrived at is >= PROBE_SUCCESS_RATIO x its target (the
@@ -249,7 +256,14 @@ class Downlink:
                 if step >= len(cost):
                     continue
                 total = spent - cost[current] + cost[step]
-                limit = budget if step <= held[consumer.id] else budget * MOVE_UP_SHARE
+                limit = budget
+                if step > held[consumer.id]:
+                    limit = budget * MOVE_UP_SHARE
+                    spatial = choices[consumer.id][step][0]
+                    if consumer.bandwidth_cap is not None and spatial > consumer.bandwidth_cap:
+                        if now - consumer.spatial_down_at < SPATIAL_UP_HOLD_SECONDS:
+                            continue
+                        limit = budget * SPATIAL_UP_SHARE
                 if total > limit:
                     continue
                 spent, chosen[consumer.id] = total, step
@@ -304,6 +318,8 @@ class Downlink:
         consumer.temporal_target = temporal
         if consumer.bandwidth_cap == cap:
             return
+        if cap is not None and consumer.bandwidth_cap is not None and cap < consumer.bandwidth_cap:
+            consumer.spatial_down_at = now
         consumer.bandwidth_cap = cap
         if consumer.forwarding and consumer.producer.simulcast:
             consumer.producer.retarget(consumer, now)

@@ -109,6 +109,14 @@ class Viewing:
             measured(consumer.meter, LAYER_BPS[2])
         return consumer
 
+    def share(self, estimate_bps: int, at: float) -> None:
+        """The downlink's share at time `at`, the publishers having sent every layer until
+        then."""
+        for consumer in self.viewer.consumers.values():
+            for layer in consumer.producer.layers:
+                layer.last_packet = at
+        self.downlink.share(estimate_bps, at)
+
     async def frames(self, consumer: Consumer, count: int, *, keyframe: bool = False) -> None:
         """`count` frames of every layer of `consumer`'s producer, the first a key frame."""
         producer = consumer.producer
@@ -155,13 +163,18 @@ async def test_the_estimate_goes_to_the_active_speaker_first_and_moving_up_needs
     after = [layer.keyframe_requests for layer in anna.producer.layers]
     assert after == [requests[0] + 1, requests[1], requests[2]]
 
-    # 360p for both needs 1.08 M: 1.1 M is not room to spare (moving up needs 10 %), 1.25 M is.
-    viewing.downlink.share(1_100_000, now)
+    # Anna back to 360p: both at 360p need 1.08 M. Not within SPATIAL_UP_HOLD_SECONDS of her
+    # move down, whatever the estimate; after it, only with 20 % to spare (a larger picture
+    # costs a key frame): 1.25 M is not enough, 1.4 M is.
+    viewing.share(5_000_000, now + 1)
     assert caps(anna, bert) == [0, 1]
-    viewing.downlink.share(1_250_000, now)
+    later = now + downlink_module.SPATIAL_UP_HOLD_SECONDS + 1
+    viewing.share(1_250_000, later)
+    assert caps(anna, bert) == [0, 1]
+    viewing.share(1_400_000, later)
     assert caps(anna, bert) == [1, 1]
     # Staying needs only the estimate itself: 1.1 M keeps both where they are now.
-    viewing.downlink.share(1_100_000, now)
+    viewing.share(1_100_000, later)
     assert caps(anna, bert) == [1, 1]
 
 
@@ -327,11 +340,7 @@ async def test_the_viewer_is_told_when_its_own_downlink_holds_its_videos_back(
     now = time.monotonic()
     hold = downlink_module.LIMITED_HOLD_SECONDS
 
-    def share(estimate: int, at: float) -> None:
-        for layer in anna.producer.layers:
-            layer.last_packet = at  # the publisher keeps sending every layer meanwhile
-        downlink.share(estimate, at)
-
+    share = viewing.share
     share(3_800_000, now)
     await asyncio.sleep(0)
     assert told() == []  # nothing held back: nothing said
@@ -345,14 +354,20 @@ async def test_the_viewer_is_told_when_its_own_downlink_holds_its_videos_back(
     share(650_000, now + 1.5 + hold)
     await asyncio.sleep(0)
     assert told() == [(True, 650_000)]
-    # Room again, briefly: nothing; for LIMITED_HOLD_SECONDS: said.
-    share(3_800_000, now + 2.0 + hold)
-    share(700_000, now + 2.5 + hold)
-    share(3_800_000, now + 3.0 + hold)
-    share(3_800_000, now + 2.9 + 2 * hold)
+    # Room again, briefly: nothing; for LIMITED_HOLD_SECONDS: said (720p again waits
+    # SPATIAL_UP_HOLD_SECONDS after each move down).
+    up_hold = downlink_module.SPATIAL_UP_HOLD_SECONDS
+    share(3_800_000, now + 1.0 + up_hold)
+    share(700_000, now + 1.5 + up_hold)
+    share(3_800_000, now + 2.0 + up_hold)
+    assert anna.bandwidth_cap == 1  # held down
+    again = now + 1.6 + 2 * up_hold
+    share(3_800_000, again)
+    assert anna.bandwidth_cap == 2
+    share(3_800_000, again + hold - 0.1)
     await asyncio.sleep(0)
     assert told() == [(True, 650_000)]
-    share(3_800_000, now + 3.0 + 2 * hold)
+    share(3_800_000, again + hold)
     await asyncio.sleep(0)
     assert told() == [(True, 650_000), (False, 3_800_000)]
     assert anna.bandwidth_cap == 2

@@ -20,7 +20,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.rtp import HeaderExtensions, RtpPacket
 
 from sfu import vp8
-from sfu.downlink import choice_cost, stream_choices
+from sfu.downlink import SPATIAL_UP_HOLD_SECONDS, choice_cost, stream_choices
 from sfu.forwarding import fan_out
 from sfu.tests.test_sfu_downlink import LAYER_BPS, Viewing, measured
 from sfu.tests.test_sfu_layer_switching import Call
@@ -177,9 +177,13 @@ async def test_the_share_spreads_the_room_and_prefers_frame_rate_cuts_above_180p
     # 400 k: both 180p at full rate (324 k) — a smaller picture before fewer frames.
     viewing.downlink.share(400_000, now)
     assert [(c.bandwidth_cap, c.temporal_target) for c in (anna, bert)] == [(0, 2), (0, 2)]
-    # 700 k again: moving up needs 10 % to spare, so only the speaker moves up for now.
-    viewing.downlink.share(700_000, now)
+    # 700 k again: not at once (a larger picture waits SPATIAL_UP_HOLD_SECONDS after a move
+    # down), then with 20 % to spare: only the speaker moves up.
+    viewing.share(700_000, now + 1)
+    assert [(c.bandwidth_cap, c.temporal_target) for c in (anna, bert)] == [(0, 2), (0, 2)]
+    later = now + SPATIAL_UP_HOLD_SECONDS + 1
+    viewing.share(700_000, later)
     assert (bert.bandwidth_cap, bert.temporal_target) == (1, 1)
     assert (anna.bandwidth_cap, anna.temporal_target) == (0, 2)
-    viewing.downlink.share(800_000, now)
+    viewing.share(850_000, later)
     assert [(c.bandwidth_cap, c.temporal_target) for c in (anna, bert)] == [(1, 1), (1, 1)]
