@@ -636,12 +636,17 @@ class _AcknowledgedRate:
     """
 
     def __init__(self) -> None:
+        self._rate: float | None = None  # the last one measured over enough time
         self.reset()
 
     def reset(self) -> None:
+        """A new record (the arrival clock jumped, or the reports paused). The last rate
+        measured stands until the new record covers enough time: without it, an overuse
+        right after a pause would halve the estimate again and again (the no-rate-yet rule
+        of a fresh estimator), which took an unshaped viewer from 1.8 Mbit/s to 106 kbit/s
+        in the lab on a starved machine."""
         self._segments: deque[tuple[float, float, int]] = deque()  # (start, end, bytes)
         self._end: float | None = None
-        self._rate: float | None = None  # the last one measured over enough time
 
     def add(self, arrivals: list[tuple[float, int]], contiguous: bool) -> None:
         """One report's newly received packets: (arrival s, size), in arrival order."""

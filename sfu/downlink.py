@@ -89,6 +89,7 @@ SPATIAL_UP_HOLD_SECONDS = 8.0
 PROBE_SECONDS = 0.1
 PROBE_TICK_SECONDS = 0.005
 PROBE_MAX_FACTOR = 2.0
+PROBE_MIN_BPS = 600_000
 # The estimate must fall short of what the videos want by this factor for a probe.
 PROBE_SHORTFALL = 0.9
 # The viewer is told when its estimate has held a video below what its tile needs for this long
@@ -331,7 +332,9 @@ class Downlink:
         estimate = self.estimator.estimate_bps
         if estimate >= wanted_bps * PROBE_SHORTFALL:
             return
-        target = int(min(wanted_bps, max(estimate, 1) * PROBE_MAX_FACTOR))
+        # Never smaller than PROBE_MIN_BPS: a probe at twice a collapsed estimate is a few
+        # packets, too few for the estimator to measure, and would fail however fast the link.
+        target = int(min(wanted_bps, max(estimate * PROBE_MAX_FACTOR, PROBE_MIN_BPS)))
         self.probes += 1
         self._probe_target = target
         self.probe_cluster = self.estimator.start_probe(target, now)

@@ -626,3 +626,35 @@ def test_the_trendline_slope_kept_as_running_sums_is_the_least_squares_slope(
     slope = fit.slope()
     assert slope is not None
     assert math.isclose(slope, expected, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def test_a_pause_in_the_reports_keeps_the_last_acknowledged_rate() -> None:
+    """After 2 s without feedback the delay filter starts over, but the rate the viewer last
+    acknowledged stands until a new one is measured: an overuse just after the pause cuts to
+    0.85 x that rate, not to half the estimate again and again."""
+    estimator = DownlinkEstimator()
+    sequence = 0
+    count = 0
+
+    def second(start: float, packets: int = 100) -> None:
+        nonlocal sequence, count
+        received = []
+        for i in range(packets):  # 100 packets of 1,250 bytes: 1 Mbit/s for a second
+            at = start + i * 0.01
+            estimator.on_packet_sent(sequence & 0xFFFF, 1250, at)
+            received.append((sequence, int(at * 1_000_000) + 20_000))
+            sequence += 1
+            if len(received) == 5:
+                data, _ = pack_transport_feedback(1, 2, received[0][0], received, count & 0xFF)
+                estimator.on_feedback(parse_transport_feedback(data), at + 0.03)
+                count += 1
+                received = []
+
+    second(0.0)
+    second(1.0)
+    before = estimator.acknowledged_bps
+    assert 800_000 <= before <= 1_200_000
+    second(5.0, packets=5)  # three seconds without a report, then one report (50 ms)
+    assert estimator.acknowledged_bps >= 0.8 * before
+    second(5.05)
+    assert estimator.estimate_bps >= 0.8 * before
