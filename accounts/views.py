@@ -27,7 +27,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/preferences.html",
-        {"form": form, "feed_url": feed_url(access.require_signed_in(request.user))},
+        {"form": form, "feed_url": feed_url(access.require_signed_in(request.user), request)},
     )
 
 

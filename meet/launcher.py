@@ -48,6 +48,10 @@ def main() -> None:
     # Every child must agree on where Redis is, the embedded socket included.
     os.environ["REDIS_URL"] = settings.REDIS_URL
     os.environ["PYTHONUNBUFFERED"] = "1"
+    # Links built outside a request (emails and calendar files from Celery) use the address
+    # printed below when SITE_URL is unset (meet.settings, meet.links). honcho gives each
+    # process a PORT of its own, so the web's is passed on under a name honcho leaves alone.
+    os.environ["MEET_SERVED_URL"] = endpoint.url.rstrip("/")
 
     print(f"\n  meet is starting at {endpoint.url}\n", flush=True)
     if settings.REDIS_EMBEDDED:

@@ -20,6 +20,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from meet.web import configured_served_url as _served_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("MEET_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -61,16 +63,23 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS: list[str] = env("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS: list[str] = env("CSRF_TRUSTED_ORIGINS")
 
-# The public base URL used in emails and calendar files, where no request is at hand
-# (Celery tasks). Example: https://meet.example.org
-SITE_URL: str = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
+# The public base URL, e.g. https://meet.example.org. Set: every generated link (pages,
+# emails, calendar files) starts with it. Unset: pages use the address the request came to,
+# and emails and calendar files built outside a request (Celery) use the address `make run`
+# serves on: MEET_SERVED_URL, which meet.launcher exports to every process, else what
+# HOST/PORT/MEET_TLS give (meet.web.configured_served_url). One helper builds them: meet.links.
+SITE_URL_CONFIGURED: bool = bool(env.str("SITE_URL", default=""))
+SITE_URL: str = (
+    env.str("SITE_URL", default="") or env.str("MEET_SERVED_URL", default="") or _served_url()
+).rstrip("/")
 # A bearer token that shows /healthz's full report (node names, loads, errors) to monitoring;
 # staff see it when signed in. Empty: no token is accepted, everyone else gets the status only.
 MEET_HEALTHZ_TOKEN: str = env.str("MEET_HEALTHZ_TOKEN", default="")
 
 INSTALLED_APPS = [
     "daphne",  # first: its runserver serves HTTP and WebSocket
-    "django.contrib.admin",
+    # Django's admin, as meet's site: "Live now", technical tables apart (meet/admin_site.py).
+    "meet.admin_site.MeetAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -11,7 +11,7 @@ from django.views.decorators.cache import never_cache
 
 from meet import health
 from rooms.app_settings import app_settings as rooms_settings
-from rooms.selectors import upcoming_meetings_for
+from rooms.selectors import past_meetings_for, upcoming_meetings_for
 from rooms.views import created_for_later
 
 
@@ -21,10 +21,11 @@ def home(request: HttpRequest) -> HttpResponse:
     later = created_for_later(request)
     context = {
         "upcoming_meetings": upcoming_meetings_for(request.user),
+        "past_meetings": past_meetings_for(request.user),
         # "Create a meeting for later" has just made it: its link, shown once, on the address
         # the page is served on (as the call's "Meeting details" does).
         "created_for_later": later,
-        "later_link": request.build_absolute_uri(later.join_path) if later else "",
+        "later_link": later.join_url_for(request) if later else "",
         "expiry_days": rooms_settings.INSTANT_MEETING_EXPIRY_DAYS,
     }
     return render(request, "home.html", context)

@@ -32,8 +32,7 @@ class WebEndpoint:
 
     @property
     def url(self) -> str:
-        shown_host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::") else self.host
-        return f"{'https' if self.tls else 'http'}://{shown_host}:{self.port}/"
+        return served_url(self.host, self.port, tls=self.tls) + "/"
 
     def daphne_endpoint(self) -> str:
         host = self.host.replace(":", r"\:")
@@ -43,6 +42,24 @@ class WebEndpoint:
             f"ssl:port={self.port}:interface={host}"
             f":privateKey={self.key_file}:certKey={self.cert_file}"
         )
+
+
+def served_url(host: str, port: int, *, tls: bool) -> str:
+    """The address `make run` prints for HOST/PORT (no trailing slash): "localhost" for the
+    loopback and wildcard addresses, brackets around an IPv6 address."""
+    shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "::1") else host
+    if ":" in shown_host and not shown_host.startswith("["):
+        shown_host = f"[{shown_host}]"
+    return f"{'https' if tls else 'http'}://{shown_host}:{port}"
+
+
+def configured_served_url() -> str:
+    """served_url() for the environment's HOST, PORT and TLS switches, without making a
+    certificate (meet.settings reads it for SITE_URL's fallback)."""
+    tls = env.bool("MEET_TLS", default=False) or bool(
+        env.str("TLS_CERT_FILE", default="") and env.str("TLS_KEY_FILE", default="")
+    )
+    return served_url(env.str("HOST", default="127.0.0.1"), env.int("PORT", default=8000), tls=tls)
 
 
 def configured_endpoint(var_dir: Path) -> WebEndpoint:

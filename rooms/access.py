@@ -123,6 +123,20 @@ def only_moderators_may_restart(meeting: Meeting) -> bool:
     return meeting.is_ended and not meeting.is_instant
 
 
+def may_start_next_call(user: Actor, meeting: Meeting) -> bool:
+    """Whether, once the call now on is ended (the last one out, "End meeting for all"), this
+    person may start the next one from the link: anyone let in for an instant or a recurring
+    meeting (services.mark_ended keeps their link working), only moderators and staff for a
+    one-off scheduled meeting (only_moderators_may_restart). The call's end screen offers
+    "Rejoin" only then."""
+    if meeting.is_instant or meeting.is_recurring:
+        return True
+    if call_role(user, meeting) in MODERATOR_ROLES:
+        return True
+    person = signed_in(user)
+    return person is not None and person.is_staff
+
+
 def can_enter_call(user: Actor, meeting: Meeting) -> bool:
     """Whether the meeting's state lets the person into its call now (the lock and the lobby
     aside, which the call itself applies): the pages offer "Join" only then."""

@@ -14,7 +14,14 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from rooms.models import Meeting
-from rooms.recurrence import MAX_OCCURRENCES, NEVER, RecurrenceEnd, split_end, with_end
+from rooms.recurrence import (
+    MAX_OCCURRENCES,
+    NEVER,
+    RecurrenceEnd,
+    split_end,
+    upcoming_occurrences,
+    with_end,
+)
 from rooms.services import MAX_INVITEES, MeetingDetails, normalize_emails
 
 DURATION_CHOICES = [
@@ -33,8 +40,40 @@ ENDS_CHOICES = [("never", "Never"), ("on", "On"), ("after", "After")]
 END_DATE_FORMAT = "%Y-%m-%d"  # what <input type="date"> sends, whatever the browser shows
 
 
+DEFAULT_DURATION_MINUTES = 60  # as Google Calendar's, from which Meet schedules
+
+
 def time_zone_choices() -> list[tuple[str, str]]:
     return [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())]
+
+
+def time_zone_names() -> list[str]:
+    """The zones the schedule form's searchable box proposes (its <datalist>)."""
+    return sorted(zoneinfo.available_timezones())
+
+
+def next_half_hour(now: datetime, zone_name: str) -> datetime:
+    """The wall-clock time (naive, in the zone) of the next :00 or :30 strictly after `now`,
+    as Meet proposes a start: 10:05 → 10:30, 10:30 → 11:00."""
+    local = now.astimezone(zoneinfo.ZoneInfo(zone_name)).replace(tzinfo=None)
+    floor = local.replace(minute=30 if local.minute >= 30 else 0, second=0, microsecond=0)
+    return floor + timedelta(minutes=30)
+
+
+class TimeZoneInput(forms.TextInput):
+    """A text box with the zones as suggestions (`list` names the <datalist> that
+    templates/rooms/schedule.html renders): the browser filters them as one types."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            attrs={
+                "list": "time-zone-names",
+                "autocomplete": "off",
+                "spellcheck": "false",
+                "placeholder": "Type to search, e.g. Berlin",
+                "aria-describedby": "time-zone-help",
+            }
+        )
 
 
 def split_emails(text: str) -> list[str]:
@@ -94,8 +133,10 @@ class MeetingForm(forms.Form):
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
-    duration = forms.TypedChoiceField(choices=DURATION_CHOICES, coerce=int, initial=60)
-    time_zone = forms.ChoiceField(choices=time_zone_choices)
+    duration = forms.TypedChoiceField(
+        choices=DURATION_CHOICES, coerce=int, initial=DEFAULT_DURATION_MINUTES
+    )
+    time_zone = forms.CharField(label="Time zone", max_length=64, widget=TimeZoneInput())
     recurrence = forms.ChoiceField(
         choices=Meeting.Recurrence.choices, required=False, label="Repeats"
     )
@@ -133,6 +174,32 @@ class MeetingForm(forms.Form):
         label="Co-hosts",
         help_text="Email addresses of people with an account who may moderate the call.",
     )
+
+    @classmethod
+    def initial_for_new(cls, user: Any, now: datetime | None = None) -> dict[str, Any]:
+        """A new meeting: at the next half hour in the host's zone, an hour long."""
+        zone = user.time_zone
+        return {
+            "time_zone": zone,
+            "start": next_half_hour(now or timezone.now(), zone),
+            "duration": DEFAULT_DURATION_MINUTES,
+        }
+
+    def clean_time_zone(self) -> str:
+        """A zone zoneinfo knows, as the list writes it; typed in another case or with spaces
+        for underscores ("europe/berlin", "America/New York") it is read as that zone."""
+        typed = " ".join(self.cleaned_data.get("time_zone", "").split())
+        names = time_zone_names()
+        if typed in names:
+            return typed
+        wanted = typed.replace(" ", "_").casefold()
+        for name in names:
+            if name.casefold() == wanted:
+                return name
+        raise ValidationError(
+            "Unknown time zone: %(zone)s. Choose one from the list, e.g. Europe/Berlin.",
+            params={"zone": typed[:64]},
+        )
 
     def clean_invitees(self) -> list[str]:
         return normalize_emails(split_emails(self.cleaned_data.get("invitees", "")))
@@ -252,3 +319,51 @@ class RsvpForm(forms.Form):
         ],
         widget=forms.RadioSelect,
     )
+
+
+CANCEL_OCCURRENCE_CHOICES = 12  # how many coming occurrences "This occurrence" offers
+
+
+class CancelForm(forms.Form):
+    """The confirmation before "Cancel meeting". A repeating meeting asks which: one
+    occurrence (of the next few, the one the page showed first) or the whole series."""
+
+    scope = forms.ChoiceField(
+        choices=[("occurrence", "This occurrence"), ("series", "The whole series")],
+        initial="occurrence",
+        widget=forms.RadioSelect,
+        required=False,
+        label="Cancel",
+    )
+    # Read in clean(), only when one occurrence is cancelled (a stale value is no error then).
+    occurrence = forms.CharField(required=False, label="Which occurrence", widget=forms.Select)
+
+    def __init__(self, *args: Any, meeting: Meeting, now: datetime | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.meeting = meeting
+        self.repeats = bool(meeting.recurrence)
+        starts = (
+            upcoming_occurrences(meeting, now or timezone.now(), CANCEL_OCCURRENCE_CHOICES)
+            if self.repeats
+            else []
+        )
+        self.starts = {start.isoformat(): start for start in starts}
+        self.fields["occurrence"].widget.choices = [
+            (key, date_format(timezone.localtime(start), "l j F Y, H:i"))
+            for key, start in self.starts.items()
+        ]
+        if not starts:
+            # Nothing left to cancel one by one: only the whole series.
+            self.fields["scope"].initial = "series"
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        if not self.repeats or data.get("scope") != "occurrence":
+            data["scope"] = "series"
+            return data
+        start = self.starts.get(data.get("occurrence") or "")
+        if start is None:
+            self.add_error("occurrence", "Choose the occurrence to cancel.")
+        data["occurrence_start"] = start
+        return data

@@ -15,10 +15,12 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import validate_time_zone
+from meet.links import absolute_url
 from rooms.app_settings import app_settings
 from rooms.recurrence import RecurrencePreset, describe
 
@@ -118,7 +120,12 @@ class Meeting(models.Model):
 
     @property
     def join_url(self) -> str:
-        return settings.SITE_URL + self.join_path
+        """The join link where no request is at hand (emails, Celery); pages use
+        `join_url_for(request)`. Both through meet.links."""
+        return absolute_url(self.join_path)
+
+    def join_url_for(self, request: HttpRequest | None) -> str:
+        return absolute_url(self.join_path, request)
 
     @property
     def is_ended(self) -> bool:
@@ -191,6 +198,14 @@ class Meeting(models.Model):
         return describe(self)
 
     @property
+    def excluded_starts(self) -> list[datetime]:
+        """Starts of the occurrences cancelled one by one (CancelledOccurrence), which every
+        expansion of the rule leaves out (rooms.recurrence). Uses a prefetch when there is one."""
+        if not self.recurrence or self.pk is None:
+            return []
+        return [row.starts_at for row in self.cancelled_occurrences.all()]
+
+    @property
     def duration(self) -> timedelta:
         if self.ends_at is None:
             return timedelta(hours=1)
@@ -234,6 +249,30 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} → {self.meeting.code}"
+
+
+class CancelledOccurrence(models.Model):
+    """One occurrence of a recurring meeting its host cancelled ("This occurrence"): left out of
+    every expansion (rooms.recurrence), written as an EXDATE in calendar files
+    (rooms.calendar), cancelled for the invitees by rooms.services.cancel_occurrence."""
+
+    meeting = models.ForeignKey(
+        Meeting, on_delete=models.CASCADE, related_name="cancelled_occurrences"
+    )
+    # The occurrence's original start (UTC), as the rule expands it: its RECURRENCE-ID.
+    starts_at = models.DateTimeField()
+    cancelled_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meeting", "starts_at"], name="rooms_cancelled_occurrence_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meeting.code} cancelled on {self.starts_at:%Y-%m-%d %H:%M}"
 
 
 class ReminderDelivery(models.Model):

@@ -119,6 +119,21 @@ def present_guest_tabs(meeting_id: int, guest_key: str) -> set[str]:
     )
 
 
+def live_calls() -> list[tuple[Meeting, list[Participant]]]:
+    """Every meeting with someone in its call now, each with who is present (join order,
+    users loaded), the longest-running call first: the admin's "Live now" page
+    (rooms/admin_live.py). A meeting whose call ended has nobody present, so is not listed."""
+    rows = (
+        Participant.objects.filter(left_at__isnull=True)
+        .select_related("meeting", "meeting__host", "user")
+        .order_by("joined_at", "pk")
+    )
+    calls: dict[int, tuple[Meeting, list[Participant]]] = {}
+    for row in rows:
+        calls.setdefault(row.meeting_id, (row.meeting, []))[1].append(row)
+    return list(calls.values())
+
+
 def is_present(meeting_id: int, peer_id: str) -> bool:
     return bool(_present(meeting_id).filter(peer_id=peer_id).exists())
 

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import rrule, rruleset, rrulestr
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.dates import WEEKDAYS
@@ -184,11 +184,51 @@ def calendar_rule(meeting: Schedule) -> vRecur:
 # --- occurrences ----------------------------------------------------------------------------
 
 
-def _rule(meeting: Schedule) -> rrule:
+def _rule(meeting: Schedule) -> rrule | rruleset:
+    """The meeting's occurrences, less those cancelled one by one (`excluded_starts`, which a
+    Meeting has: rooms.models.CancelledOccurrence)."""
     local_start = meeting.starts_at.astimezone(ZoneInfo(meeting.time_zone))
     rule = rrulestr(meeting.recurrence, dtstart=local_start)
     assert isinstance(rule, rrule)
-    return rule
+    excluded = getattr(meeting, "excluded_starts", None) or []
+    if not excluded:
+        return rule
+    with_exceptions = rruleset()
+    with_exceptions.rrule(rule)
+    for start in excluded:
+        with_exceptions.exdate(start)
+    return with_exceptions
+
+
+def rule_occurrences(meeting: Schedule, after: datetime, before: datetime) -> list[datetime]:
+    """UTC starts of the rule's occurrences in [after, before), cancelled ones included (the
+    cancel page checks that a start is one of them)."""
+    zone = ZoneInfo(meeting.time_zone)
+    rule = rrulestr(meeting.recurrence, dtstart=meeting.starts_at.astimezone(zone))
+    found = rule.between(after.astimezone(zone), before.astimezone(zone), inc=True)
+    return [start.astimezone(UTC) for start in found if start < before]
+
+
+def upcoming_occurrences(meeting: Schedule, now: datetime, limit: int) -> list[datetime]:
+    """UTC starts of the next `limit` occurrences that have not started yet (cancelled ones
+    left out): what "Cancel this occurrence" offers."""
+    if not meeting.recurrence:
+        return [meeting.starts_at] if meeting.starts_at > now else []
+    zone = ZoneInfo(meeting.time_zone)
+    found: list[datetime] = []
+    for start in _rule(meeting).xafter(now.astimezone(zone), count=limit, inc=False):
+        found.append(start.astimezone(UTC))
+    return found
+
+
+def previous_occurrence(meeting: Schedule, now: datetime) -> datetime | None:
+    """UTC start of the latest occurrence that has started by `now` (cancelled ones left out);
+    None when none has."""
+    if not meeting.recurrence:
+        return meeting.starts_at if meeting.starts_at <= now else None
+    zone = ZoneInfo(meeting.time_zone)
+    found = _rule(meeting).before(now.astimezone(zone), inc=True)
+    return found.astimezone(UTC) if found is not None else None
 
 
 def occurrences_between(meeting: Schedule, after: datetime, before: datetime) -> list[datetime]:

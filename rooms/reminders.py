@@ -55,7 +55,7 @@ def due_reminders(now: datetime) -> list[DueReminder]:
         .filter(starts_at__lte=now + LOOKAHEAD)
         .filter(~Q(recurrence="") | Q(starts_at__gt=now))
         .select_related("host")
-        .prefetch_related("invitations")
+        .prefetch_related("invitations", "cancelled_occurrences")
     )
     due: list[DueReminder] = []
     for meeting in candidates:

@@ -8,13 +8,14 @@ from datetime import datetime
 
 from allauth.account.models import EmailAddress
 from django.db.models import Q, QuerySet
-from django.db.models.functions import Lower
+from django.db.models.functions import Coalesce, Lower
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from rooms.access import Actor, invitations_of, signed_in
-from rooms.models import Invitation, Meeting
-from rooms.recurrence import next_occurrence
+from rooms.access import Actor, can_view_details, invitations_of, signed_in
+from rooms.models import Invitation, Meeting, Participant
+from rooms.recurrence import next_occurrence, previous_occurrence
 
 ACTIVE_STATUSES = (Meeting.Status.SCHEDULED, Meeting.Status.LIVE)
 
@@ -45,6 +46,7 @@ def upcoming_meetings_for(user: Actor, now: datetime | None = None) -> list[Meet
         .exclude(kind=Meeting.Kind.INSTANT, status=Meeting.Status.SCHEDULED)
         .filter(~Q(recurrence="") | Q(ends_at__gt=now) | Q(ends_at__isnull=True))
         .select_related("host")
+        .prefetch_related("cancelled_occurrences")
     )
     upcoming: list[Meeting] = []
     for meeting in candidates:
@@ -57,6 +59,68 @@ def upcoming_meetings_for(user: Actor, now: datetime | None = None) -> list[Meet
         upcoming.append(meeting)
     upcoming.sort(key=lambda meeting: (meeting.next_start, meeting.pk))  # type: ignore[attr-defined]
     return upcoming
+
+
+PAST_MEETINGS_LIMIT = 10
+_PAST_CANDIDATES = 200  # read at most this many rows to find the latest PAST_MEETINGS_LIMIT
+
+
+def past_meetings_for(
+    user: Actor, now: datetime | None = None, limit: int = PAST_MEETINGS_LIMIT
+) -> list[Meeting]:
+    """The home page's "Past meetings": meetings the user hosts, co-hosts, is invited to or was
+    in the call of, that took place, most recent first, at most `limit`. Each carries
+    `held_at`: an instant meeting's last call's end, a scheduled one's start, a repeating
+    one's latest occurrence that is over (occurrences cancelled one by one do not count).
+    A meeting cancelled before any call took place is left out, and so is one live now (the
+    upcoming list has it)."""
+    person = signed_in(user)
+    if person is None:
+        return []
+    now = now or timezone.now()
+    attended = Participant.objects.filter(user_id=person.pk).values("meeting_id")
+    candidates = (
+        Meeting.objects.filter(
+            Q(pk__in=meetings_involving(person).values("pk")) | Q(pk__in=attended)
+        )
+        .exclude(status=Meeting.Status.LIVE)
+        .exclude(status=Meeting.Status.CANCELLED, ended_at__isnull=True)
+        .filter(Q(ended_at__isnull=False) | Q(kind=Meeting.Kind.SCHEDULED, starts_at__lt=now))
+        .select_related("host")
+        .prefetch_related("cancelled_occurrences")
+        .order_by(Coalesce("ended_at", "starts_at").desc(), "-pk")[:_PAST_CANDIDATES]
+    )
+    past: list[Meeting] = []
+    for meeting in candidates:
+        held_at = _held_at(meeting, now)
+        if held_at is None:
+            continue
+        meeting.held_at = held_at  # type: ignore[attr-defined]
+        past.append(meeting)
+    past.sort(key=lambda meeting: (meeting.held_at, meeting.pk), reverse=True)  # type: ignore[attr-defined]
+    past = past[:limit]
+    for meeting in past:
+        # Someone who was only in the call (not host or invited) reads its chat on its own
+        # page; the meeting's page (with the chat under it) is for the others.
+        meeting.past_url = (  # type: ignore[attr-defined]
+            meeting.get_absolute_url()
+            if can_view_details(person, meeting)
+            else reverse("chat:transcript", args=[meeting.code])
+        )
+    return past
+
+
+def _held_at(meeting: Meeting, now: datetime) -> datetime | None:
+    if meeting.is_instant:
+        return meeting.ended_at
+    if meeting.recurrence:
+        # The latest occurrence that is over; a call held later than all (a host restarting
+        # it) counts by its end.
+        last = previous_occurrence(meeting, now - meeting.duration)
+        return last or meeting.ended_at
+    if meeting.status == Meeting.Status.ENDED or meeting.starts_at + meeting.duration <= now:
+        return meeting.starts_at
+    return None
 
 
 @dataclass(frozen=True)

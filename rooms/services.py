@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,8 +23,8 @@ from rooms.access import Actor, can_manage, invitations_of, signed_in
 from rooms.app_settings import app_settings
 from rooms.emails import send_calendar_email
 from rooms.events import send_after_commit
-from rooms.models import Invitation, Meeting
-from rooms.recurrence import next_occurrence, validate_end, validate_rrule
+from rooms.models import CancelledOccurrence, Invitation, Meeting
+from rooms.recurrence import next_occurrence, rule_occurrences, validate_end, validate_rrule
 
 MAX_INVITEES = 200
 INSTANT_MEETING_LENGTH = timedelta(hours=1)
@@ -204,6 +204,8 @@ def update_meeting(actor: Actor, meeting: Meeting, details: MeetingDetails) -> M
         setattr(current, name, getattr(details, name))
     if co_hosts_changed:
         current.co_hosts.set(list(co_hosts))
+    if {"starts_at", "time_zone", "recurrence"} & set(changed):
+        _forget_stale_cancellations(current)
     if changed or added or removed:
         current.sequence += 1
     current.save()
@@ -224,6 +226,19 @@ def update_meeting(actor: Actor, meeting: Meeting, details: MeetingDetails) -> M
     return current
 
 
+def _forget_stale_cancellations(meeting: Meeting) -> None:
+    """After a change of time or rule: occurrences cancelled one by one that the rule no longer
+    has are forgotten (they would otherwise come back should the time change back)."""
+    stale = [
+        row.pk
+        for row in meeting.cancelled_occurrences.all()
+        if not meeting.recurrence
+        or rule_occurrences(meeting, row.starts_at, row.starts_at + timedelta(seconds=1))
+        != [row.starts_at]
+    ]
+    CancelledOccurrence.objects.filter(pk__in=stale).delete()
+
+
 @transaction.atomic
 def cancel_meeting(actor: Actor, meeting: Meeting) -> Meeting:
     _check_manager(actor, meeting)
@@ -240,6 +255,44 @@ def cancel_meeting(actor: Actor, meeting: Meeting) -> Meeting:
     _send_calendar_emails(
         current, current.invitations.values_list("email", flat=True), "cancellation"
     )
+    meeting.refresh_from_db()
+    return current
+
+
+@transaction.atomic
+def cancel_occurrence(actor: Actor, meeting: Meeting, occurrence_start: datetime) -> Meeting:
+    """ "Cancel: this occurrence" of a recurring meeting: the series stays, this one start is
+    left out everywhere (rooms.models.CancelledOccurrence: the upcoming list, reminders, the
+    .ics's EXDATE, "is the series over"); SEQUENCE + 1; every invitee gets a METHOD:CANCEL for
+    that occurrence alone (its RECURRENCE-ID). Only an occurrence still to come can be
+    cancelled; cancelling the same one twice changes nothing."""
+    _check_manager(actor, meeting)
+    current = Meeting.objects.select_for_update().get(pk=meeting.pk)
+    if not current.recurrence:
+        raise ValidationError("Only a repeating meeting has occurrences to cancel one by one.")
+    if current.is_over:
+        raise ValidationError("A cancelled, ended or expired meeting cannot be changed.")
+    start = occurrence_start.astimezone(UTC)
+    if rule_occurrences(current, start, start + timedelta(seconds=1)) != [start]:
+        raise ValidationError("The meeting has no occurrence at that time.")
+    if start <= timezone.now():
+        raise ValidationError("That occurrence has already started.")
+    _row, created = CancelledOccurrence.objects.get_or_create(meeting=current, starts_at=start)
+    if not created:
+        return current
+    current.sequence += 1
+    current.save(update_fields=["sequence", "updated_at"])
+    emails = list(current.invitations.values_list("email", flat=True))
+    for email in emails:
+        transaction.on_commit(
+            partial(
+                send_calendar_email.delay,
+                current.pk,
+                email,
+                "occurrence_cancelled",
+                start.isoformat(),
+            )
+        )
     meeting.refresh_from_db()
     return current
 

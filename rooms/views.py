@@ -18,15 +18,16 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
 from accounts.models import User
 from chat import services as chat_services
-from rooms import access, calendar, selectors, services
+from rooms import access, calendar, end_states, selectors, services
 from rooms.app_settings import app_settings
 from rooms.emails import invitation_from_token
-from rooms.forms import MeetingForm, RsvpForm
+from rooms.forms import CancelForm, MeetingForm, RsvpForm, time_zone_names
 from rooms.join_codes import MAX_INPUT_LENGTH, parse_join_code
 from rooms.models import Invitation, Meeting
 from rooms.recurrence import next_occurrence
@@ -130,8 +131,9 @@ def schedule(request: HttpRequest) -> HttpResponse:
                 messages.success(request, "Meeting scheduled; the invitations are on their way.")
                 return redirect(meeting)
     else:
-        form = MeetingForm(initial={"time_zone": user.time_zone, "duration": 60})
-    return render(request, "rooms/schedule.html", {"form": form, "editing": None})
+        form = MeetingForm(initial=MeetingForm.initial_for_new(user))
+    context = {"form": form, "editing": None, "time_zone_names": time_zone_names()}
+    return render(request, "rooms/schedule.html", context)
 
 
 @guarded
@@ -149,8 +151,10 @@ def detail(request: HttpRequest, code: str) -> HttpResponse:
         "is_host": access.can_manage(request.user, meeting),
         "my_invitation": invitation,
         "rsvp_form": RsvpForm(initial={"response": invitation.response}) if invitation else None,
-        "google_url": calendar.google_calendar_url(meeting),
-        "outlook_url": calendar.outlook_calendar_url(meeting),
+        "join_url": meeting.join_url_for(request),
+        "google_url": calendar.google_calendar_url(meeting, request),
+        # None for a repeating meeting: the page links the .ics for Outlook instead.
+        "outlook_url": calendar.outlook_calendar_url(meeting, request),
         **chat_services.transcript_context(request.user, meeting),
     }
     return render(request, "rooms/detail.html", context)
@@ -183,17 +187,42 @@ def edit(request: HttpRequest, code: str) -> HttpResponse:
                 return redirect(meeting)
     else:
         form = MeetingForm(initial=MeetingForm.initial_for(meeting))
-    return render(request, "rooms/schedule.html", {"form": form, "editing": meeting})
+    context = {"form": form, "editing": meeting, "time_zone_names": time_zone_names()}
+    return render(request, "rooms/schedule.html", context)
 
 
 @guarded
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def cancel(request: HttpRequest, code: str) -> HttpResponse:
+    """GET: "Cancel meeting?" (for a repeating meeting: this occurrence or the whole series).
+    POST: the confirmed answer (CSRF-checked); nothing is cancelled by following a link."""
     meeting = _manageable_meeting(request, code)
-    services.cancel_meeting(request.user, meeting)
-    messages.success(request, "Meeting cancelled; the invitees are told.")
-    return redirect(meeting)
+    if meeting.is_over:
+        messages.error(request, "This meeting is already over.")
+        return redirect(meeting)
+    if request.method == "POST":
+        form = CancelForm(request.POST, meeting=meeting)
+        told = "the invitees are told" if meeting.invitations.exists() else "nobody was invited"
+        if form.is_valid():
+            try:
+                if form.cleaned_data["scope"] == "occurrence":
+                    start = form.cleaned_data["occurrence_start"]
+                    services.cancel_occurrence(request.user, meeting, start)
+                    when = date_format(timezone.localtime(start), "l j F Y, H:i")
+                    messages.success(request, f"The meeting on {when} is cancelled; {told}.")
+                else:
+                    services.cancel_meeting(request.user, meeting)
+                    messages.success(request, f"Meeting cancelled; {told}.")
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                return redirect(meeting)
+    else:
+        chosen = request.GET.get("occurrence", "")
+        form = CancelForm(meeting=meeting, initial={"occurrence": chosen} if chosen else None)
+    context = {"meeting": meeting, "form": form, "invitee_count": meeting.invitations.count()}
+    return render(request, "rooms/cancel.html", context)
 
 
 @guarded
@@ -220,7 +249,8 @@ def ics(request: HttpRequest, code: str) -> HttpResponse:
     meeting = _viewable_meeting(request, code)
     method = "CANCEL" if meeting.is_cancelled else "REQUEST"
     response = HttpResponse(
-        calendar.meeting_calendar(meeting, method), content_type="text/calendar; charset=utf-8"
+        calendar.meeting_calendar(meeting, method, request=request),
+        content_type="text/calendar; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{meeting.code}.ics"'
     return response
@@ -256,6 +286,10 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
         _count_miss(request)
         context = {"meeting": meeting, "expiry_days": app_settings.INSTANT_MEETING_EXPIRY_DAYS}
         return render(request, "rooms/link_expired.html", context, status=410)
+    if meeting is not None and decision is not None and decision.reason == "cancelled":
+        # Said in words to anyone with the link (as an expired one), never a bare 404.
+        _count_miss(request)
+        return _join_end_screen(request, meeting, end_states.SCREENS["cancelled"], status=410)
     if meeting is None or decision is None or not decision.allowed:
         _count_miss(request)
         if user is None:
@@ -263,14 +297,39 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
         raise Http404("No such meeting.")
     if not request.session.session_key:
         request.session.save()  # a guest's key for the call (rooms.signaling.admission)
+    screen = end_states.join_page_screen(meeting, user, request.session)
+    if screen is not None:
+        # Removed, locked out, or a one-off meeting that ended: the call would refuse the join,
+        # so no camera and no "Join now" (issue 12.5).
+        return _join_end_screen(request, meeting, screen)
     context = {
         "meeting": meeting,
         "decision": decision,
         "is_guest": user is None,
         "can_view_details": access.can_view_details(user, meeting),
         "ended_for_good": access.only_moderators_may_restart(meeting),
+        "may_start_next_call": access.may_start_next_call(user, meeting),
+        "end_screens": end_states.client_screens(),
     }
     return render(request, "rooms/join.html", context)
+
+
+def _join_end_screen(
+    request: HttpRequest, meeting: Meeting, screen: end_states.EndScreen, status: int = 200
+) -> HttpResponse:
+    """The join page as one end screen: no call client, so no camera is ever opened."""
+    user = request.user if request.user.is_authenticated else None
+    can_view_details = access.can_view_details(user, meeting)
+    # A cancelled meeting refuses everyone: its title only for those who may see the meeting.
+    hide_title = screen.key == "cancelled" and not can_view_details
+    context = {
+        "meeting": meeting,
+        "end_screen": screen,
+        "meeting_label": f"Meeting {meeting.code}" if hide_title else meeting.title,
+        "is_guest": user is None,
+        "can_view_details": can_view_details,
+    }
+    return render(request, "rooms/join.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -289,7 +348,15 @@ def rsvp(request: HttpRequest, token: str) -> HttpResponse:
             except ValidationError as error:
                 form.add_error(None, error)
             else:
-                return render(request, "rooms/rsvp.html", {"invitation": invitation, "done": True})
+                context = {
+                    "invitation": invitation,
+                    "meeting": meeting,
+                    "form": RsvpForm(initial={"response": invitation.response}),
+                    "join_url": meeting.join_url_for(request),
+                    "next_start": next_occurrence(meeting, timezone.now()),
+                    "done": True,
+                }
+                return render(request, "rooms/rsvp.html", context)
     else:
         chosen = request.GET.get("response")
         form = RsvpForm(
@@ -298,7 +365,14 @@ def rsvp(request: HttpRequest, token: str) -> HttpResponse:
     return render(
         request,
         "rooms/rsvp.html",
-        {"invitation": invitation, "meeting": meeting, "form": form, "done": False},
+        {
+            "invitation": invitation,
+            "meeting": meeting,
+            "form": form,
+            "join_url": meeting.join_url_for(request),
+            "next_start": next_occurrence(meeting, timezone.now()),
+            "done": False,
+        },
     )
 
 
@@ -309,7 +383,7 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     if user is None:
         raise Http404("No such calendar.")
     meetings = upcoming_meetings_for(user)
-    body = calendar.feed_calendar(meetings, name=f"meet: {user.email}")
+    body = calendar.feed_calendar(meetings, name=f"meet: {user.email}", request=request)
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Cache-Control"] = "private, max-age=300"
     return response

@@ -105,6 +105,27 @@ def refusal_at_join(
         # from "not allowed".
         close = protocol.CLOSE_NOT_FOUND if person is not None else protocol.CLOSE_UNAUTHENTICATED
         return Refusal("not_allowed", "You may no longer join this meeting.", close)
+    return standing_refusal(meeting, admission, person, guest_key)
+
+
+def refusal_on_page(meeting: Meeting, user: Actor, session: SessionBase | None) -> Refusal | None:
+    """What a join from the meeting's page would be refused for now, so that the join page
+    shows that end state (removed, locked, ended) instead of a pre-join whose "Join now"
+    cannot work. The same decision as refusal_at_join, taken with a fresh admission; no
+    session check (the page's own request is as signed in as its session is)."""
+    admission = admit(meeting, user, session)
+    if admission is None:
+        return Refusal("not_allowed", "You may no longer join this meeting.")
+    person = access.signed_in(user)
+    guest_key = "" if person is not None else guest_key_for(session)
+    return standing_refusal(meeting, admission, person, guest_key)
+
+
+def standing_refusal(
+    meeting: Meeting, admission: Admission, person: User | None, guest_key: str
+) -> Refusal | None:
+    """The meeting's own reasons to refuse someone the policy lets in: ended (a one-off
+    scheduled meeting), removed, locked, or the lobby. Moderators pass the lock and the lobby."""
     if access.only_moderators_may_restart(meeting) and not admission.may_moderate:
         # A one-off scheduled meeting that ended; an instant meeting's link works again.
         return Refusal("meeting_ended", "The meeting has ended.")

@@ -161,7 +161,9 @@ def test_a_one_off_scheduled_meeting_that_ended_still_lets_only_its_host_back(
     assert _call_refusal(host, meeting) is None
     assert not access.can_enter_call(other, stored)
     assert access.can_enter_call(host, stored)
-    assert "This meeting has ended." in _join_page(client, other, meeting).content.decode()
+    ended_page = _join_page(client, other, meeting).content.decode()
+    assert "This meeting has ended" in ended_page
+    assert "Join now" not in ended_page  # the end screen, not a pre-join (issue 12.5)
 
 
 def test_an_ended_instant_meeting_can_still_be_edited_but_an_expired_one_cannot(host) -> None:

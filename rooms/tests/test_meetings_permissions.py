@@ -71,7 +71,8 @@ def test_only_the_host_may_edit_or_cancel(client, people) -> None:
         assert _status(client, people[role], cancel, "post") == 403, role
     assert _status(client, people["outsider"], edit) == 404
     assert _status(client, people["outsider"], cancel, "post") == 404
-    assert _status(client, people["host"], cancel) == 405  # cancelling is a POST
+    # GET asks for confirmation (rooms/cancel.html); only its POST cancels.
+    assert _status(client, people["host"], cancel) == 200
     meeting.refresh_from_db()
     assert meeting.status == Meeting.Status.SCHEDULED
     assert meeting.sequence == 0
@@ -140,11 +141,15 @@ def test_join_decision_is_the_policy_the_call_uses(people) -> None:
 
 
 def test_cancelled_meeting_join_link_is_gone(client, people) -> None:
+    """Gone, and said so in words (issue 12.5): no call to join, for anyone."""
     meeting = _meeting(people, Meeting.Access.SIGNED_IN)
     meeting.status = Meeting.Status.CANCELLED
     meeting.save()
-    assert _status(client, people["invitee"], f"/{meeting.code}") == 404
-    assert _status(client, people["host"], f"/{meeting.code}") == 404
+    assert _status(client, people["invitee"], f"/{meeting.code}") == 410
+    assert _status(client, people["host"], f"/{meeting.code}") == 410
+    body = client.get(f"/{meeting.code}").content.decode()
+    assert "This meeting was cancelled" in body
+    assert "Join now" not in body
 
 
 def test_schedule_and_new_need_sign_in(client) -> None:

@@ -130,7 +130,7 @@ def test_a_weekly_meeting_keeps_its_local_time_across_the_dst_change(
     ("overrides", "field", "message"),
     [
         ({"start": "2026-03-19T09:00"}, "start", "past"),
-        ({"time_zone": "Mars/Olympus_Mons"}, "time_zone", "not one of the available choices"),
+        ({"time_zone": "Mars/Olympus_Mons"}, "time_zone", "Unknown time zone: Mars/Olympus_Mons"),
         ({"invitees": "ana@example.org, not-an-email, @x"}, "invitees", "Not valid email"),
         ({"start": "2026-03-29T02:30"}, "start", "does not exist"),
         ({"duration": "0"}, "duration", "not one of the available choices"),
@@ -322,7 +322,7 @@ def test_the_schedule_page_starts_in_the_users_time_zone(client) -> None:
     response = client.get(reverse("rooms:schedule"))
     assert response.status_code == 200
     assert response.context["form"].initial["time_zone"] == "Asia/Tokyo"
-    assert '<option value="Asia/Tokyo" selected>' in response.content.decode()
+    assert 'name="time_zone" value="Asia/Tokyo"' in response.content.decode()
 
 
 @time_machine.travel(FROZEN_NOW, tick=False)

@@ -11,7 +11,8 @@
 // the server answers `resumed: false`, so media is published afresh on new peer connections.
 // Failed ICE: restartIce (the SFU replaces both transports), else leave + join. The media
 // server died: the server moves us to a live one and says mediaReset; we publish again. Close codes
-// and join refusals that retrying cannot fix end on a screen that says why, with "Rejoin".
+// and join refusals that retrying cannot fix end on a screen that says why (end-states.js: one
+// screen per way out, "Rejoin" only where joining again can work).
 //
 // Performance marks for bench/join.py: meet:join-click, meet:ws-open, meet:joined,
 // meet:first-answer, meet:published, meet:first-remote-frame (again after a reconnect), and
@@ -19,6 +20,9 @@
 
 import { ChatPanel } from "./chat.js";
 import { LevelMeter, LocalDevices } from "./devices.js";
+import {
+  endActions, endStateForClose, endStateForMeetingEnded, endStateForRefusal,
+} from "./end-states.js";
 import { MediaSession } from "./media.js";
 import { PeoplePanel } from "./people.js";
 import { QualityMonitor } from "./quality.js";
@@ -32,16 +36,14 @@ const RECEIVE_RESOLUTION_KEY = "meet.receiveResolution";
 const QUALITY_INTERVAL_MS = 2000;
 // The self badge's reason while the SFU says our downlink holds our videos back.
 const DOWNLINK_LIMITED_REASON = "Your connection is limiting the video you receive.";
-// join errors that trying again cannot fix (rooms/signaling/admission.py): the ended screen says
-// why; anything else leaves the pre-join screen up with the reason, to try again.
-// Join refusals that end the call page (docs/protocol.md); not_allowed and signed_out are
-// followed by a 4404 / 4401 close, which must not be retried either.
-const JOIN_REFUSALS = {
-  removed: "You can't join this call",
-  meeting_ended: "The meeting has ended",
-  meeting_locked: "This meeting is locked",
-  not_allowed: "You can't join this call",
-  signed_out: "You are signed out",
+// The end screens' words, from the server (rooms/end_states.py); the key stands in if missing.
+const readEndScreens = () => {
+  const script = document.getElementById("call-end-screens");
+  try {
+    return (script && JSON.parse(script.textContent)) || {};
+  } catch {
+    return {};
+  }
 };
 const TOAST_MS = 4000;
 
@@ -82,6 +84,11 @@ class Call {
     this.firstFrameMarked = false;
     this.readyCardShown = false;
     this.recovering = false;
+    // The page this call sits in (rooms/join.html) and what the server said there.
+    this.page = root.closest(".prejoin-page");
+    this.endScreens = readEndScreens();
+    this.mayStartNextCall = Boolean(this.page && this.page.dataset.mayStartNextCall === "true");
+    this.endedByMe = false;
 
     this.devices = new LocalDevices();
     this.meter = new LevelMeter($("#mic-level", root));
@@ -203,7 +210,7 @@ class Call {
       else if (action === "copy-link") this._copyJoinLink(button);
       else if (action === "close-ready") $("#ready-card", root).hidden = true;
       else if (action === "close-panel") this._togglePanel(null);
-      else if (action === "rejoin") this.rejoin();
+      else if (action === "rejoin" || action === "ask-again") this.rejoin();
       else if (action === "toggle-lock") this._moderate("lockMeeting", { locked: !this.locked });
       else if (action === "end-meeting") this._moderate("endMeeting", {});
     });
@@ -371,7 +378,7 @@ class Call {
       performance.mark("meet:ws-lost");
       this._banner("Reconnecting…");
     });
-    this.signaling.addEventListener("failed", (event) => this._end("Could not stay in the meeting", event.detail.reason));
+    this.signaling.addEventListener("failed", (event) => this._end(endStateForClose(event.detail.code)));
     this.chat.setSignaling(this.signaling);
     this.chat.setPeerId(this.peerId); // its messages come back with this authorPeerId
     let data;
@@ -383,9 +390,9 @@ class Call {
     } catch (error) {
       console.error("join failed", error);
       if (this.state === "ended") return;
-      const refusal = JOIN_REFUSALS[error.code];
+      const refusal = endStateForRefusal(error.code);
       if (refusal) {
-        this._end(refusal, error.message || "");
+        this._end(refusal);
         return;
       }
       this.signaling.close();
@@ -424,7 +431,7 @@ class Call {
     const admitted = await new Promise((resolve) => { this._lobbyDecision = resolve; });
     this._lobbyDecision = null;
     if (!admitted) {
-      this._end("You can't join this call", "No one let you in.");
+      this._end("denied");
       throw new Error("not admitted");
     }
     return join();
@@ -639,11 +646,10 @@ class Call {
         this.toast(data.locked ? "The meeting was locked." : "The meeting was unlocked.");
         break;
       case "removed":
-        this._end("You were removed from the meeting", "");
+        this._end("removed");
         break;
       case "meetingEnded":
-        if (data.reason === "cancelled") this._end("The meeting was cancelled", "The host cancelled this meeting.");
-        else this._end("The meeting has ended", "");
+        this._end(endStateForMeetingEnded(data, { endedByMe: this.endedByMe }));
         break;
       case "lobbyKnock":
         this.people.addKnock(data.request);
@@ -725,7 +731,10 @@ class Call {
   // --- moderation (hosts and co-hosts; docs/protocol.md "Moderators' requests") ----------------
   async _moderate(method, data) {
     if (!this.signaling || this.state !== "joined") return;
-    if (method === "endMeeting" && !window.confirm("End the meeting for everyone?")) return;
+    if (method === "endMeeting") {
+      if (!window.confirm("End the meeting for everyone?")) return;
+      this.endedByMe = true; // meetingEnded may come before the response
+    }
     try {
       const result = await this.signaling.request(method, data);
       if (method === "lockMeeting") this._setLocked(Boolean(result.locked ?? data.locked));
@@ -866,7 +875,7 @@ class Call {
       this._banner("");
     } catch (error) {
       console.error("media recovery failed", error);
-      this._end("The connection to the meeting failed", "Check your network and rejoin.");
+      this._end("failed");
     } finally {
       this.recovering = false;
     }
@@ -940,14 +949,15 @@ class Call {
       }
     }
     this._teardown();
-    this._showEnded("You left the meeting", "");
+    this._showEnded("left");
   }
 
-  _end(title, detail) {
+  // The call is over for this page: one end screen (`key`: end-states.js), nothing running.
+  _end(key) {
     if (this.state === "ended" && !$("#call-ended", this.root).hidden) return;
     this.state = "ended";
     this._teardown();
-    this._showEnded(title, detail);
+    this._showEnded(key);
   }
 
   _teardown() {
@@ -958,6 +968,7 @@ class Call {
     this.chat.setSignaling(null);
     this._closeMedia();
     this.devices.stopAll();
+    $("#preview-video", this.root).srcObject = null; // an end before joining: no frozen picture
     this.meter.detach();
     this.tiles.clear();
     this.people.clear();
@@ -966,18 +977,36 @@ class Call {
     this.root.classList.remove("call-active");
   }
 
-  _showEnded(title, detail) {
+  // One screen: its heading (focused, for screen readers and keyboards), one line of detail
+  // at most, and only the actions that can work; the pre-join's lines ("The meeting is on
+  // now", "Joining as") go away with the pre-join.
+  _showEnded(key) {
+    const screen = this.endScreens[key] || { title: key, detail: "" };
+    const actions = endActions(key, { mayStartNextCall: this.mayStartNextCall });
     $("#prejoin", this.root).hidden = true;
     $("#in-call", this.root).hidden = true;
-    $("#call-ended", this.root).hidden = false;
-    $("#call-ended-message", this.root).textContent = title;
-    $("#call-ended-detail", this.root).textContent = detail;
+    if (this.page) this.page.classList.add("is-ended");
+    const ended = $("#call-ended", this.root);
+    ended.dataset.endState = key;
+    $("#call-ended-message", this.root).textContent = screen.title;
+    const detail = $("#call-ended-detail", this.root);
+    detail.textContent = screen.detail || "";
+    detail.hidden = !screen.detail;
+    $('[data-action="rejoin"]', ended).hidden = !actions.rejoin;
+    $('[data-action="ask-again"]', ended).hidden = !actions.askAgain;
+    $('[data-end-action="sign-in"]', ended).hidden = !actions.signIn;
+    ended.hidden = false;
+    $("#call-ended-message", this.root).focus();
   }
 
-  // From the "left" or "failed" screen: straight back into the same meeting.
+  // "Rejoin" (after leaving, a lost connection, an end the person may restart) or "Ask again"
+  // (after the lobby's no): back into the same meeting, through the pre-join screen.
   async rejoin() {
     if (this.state !== "ended") return;
     $("#call-ended", this.root).hidden = true;
+    if (this.page) this.page.classList.remove("is-ended");
+    $("#prejoin", this.root).hidden = false;
+    this.endedByMe = false;
     this.state = "prejoin";
     this.firstFrameMarked = false;
     await this.devices.open();
@@ -986,6 +1015,7 @@ class Call {
     if (!this.cameraOn) this.devices.stopCamera();
     if (this.devices.micTrack) this.devices.micTrack.enabled = this.micOn;
     this._renderToggles();
+    this._showPreview();
     await this.join();
   }
 }
