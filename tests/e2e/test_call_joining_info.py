@@ -43,6 +43,21 @@ def test_the_first_host_in_gets_the_link_to_share_and_everyone_has_meeting_detai
     details = page.get_by_role("complementary", name="Meeting details")
     expect(details.get_by_label("Meeting link")).to_have_value(link)
     expect(details).to_contain_text(f"Meeting code: {code}")
+    # Escape closes it and gives the focus back to its button.
+    page.keyboard.press("Escape")
+    expect(details).to_be_hidden()
+    expect(host.button("Meeting details")).to_be_focused()
+    # Nothing under the call takes the focus: the site header ("Sign out") is inert.
+    assert page.evaluate("document.querySelector('.site-header').inert") is True
+    sign_out_takes_focus = """() => {
+      const button = document.querySelector('.site-header button');
+      button.focus();
+      return document.activeElement === button;
+    }"""
+    assert page.evaluate(sign_out_takes_focus) is False
+    for _ in range(40):  # every control of the call, and round again
+        page.keyboard.press("Tab")
+        assert page.evaluate("!document.activeElement.closest('.site-header')")
 
     # Someone joining later is not told the meeting is ready; on a phone the details are there.
     guest = participants("Gus", viewport={"width": 360, "height": 740})

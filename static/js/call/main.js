@@ -223,6 +223,10 @@ class Call {
     $("#speaker-select", root).addEventListener("change", (event) => this.tiles.setSpeaker(event.target.value));
     this._bindReceiveResolution($("#receive-resolution", root));
     document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && this._closeOpenPanel()) {
+        event.preventDefault();
+        return;
+      }
       if (!(event.ctrlKey || event.metaKey) || event.altKey || event.shiftKey) return;
       const key = event.key.toLowerCase();
       if (key === "d") {
@@ -239,6 +243,27 @@ class Call {
         this.signaling.request("leave").catch(() => {});
       }
     });
+  }
+
+  // Escape closes the side panel that is open (as Meet's do) and gives the focus back to the
+  // button that opened it. Returns whether one was open.
+  _closeOpenPanel() {
+    const open = $$(".side-panel", this.root).find((panel) => !panel.hidden);
+    if (!open) return false;
+    this._togglePanel(null);
+    const button = $(`[data-panel="${open.id}"]`, this.root);
+    if (button) button.focus();
+    return true;
+  }
+
+  // While the call fills the window, what the page has outside it (the site header with
+  // "Sign out", messages) is hidden under it: make it inert, so Tab never reaches it.
+  _setOutsideInert(inert) {
+    for (let node = this.root; node && node !== document.body; node = node.parentElement) {
+      for (const sibling of node.parentElement ? node.parentElement.children : []) {
+        if (sibling !== node && sibling.tagName !== "SCRIPT") sibling.inert = inert;
+      }
+    }
   }
 
   _togglePanel(panelId) {
@@ -466,6 +491,7 @@ class Call {
     $("#call-ended", this.root).hidden = true;
     $("#in-call", this.root).hidden = false;
     this.root.classList.add("call-active");
+    this._setOutsideInert(true);
     // The same camera / microphone / speaker pickers, now in the in-call settings panel.
     $("#settings-body", this.root).prepend($("#device-pickers", this.root));
     this.meter.detach();
@@ -514,6 +540,7 @@ class Call {
     $("#in-call", this.root).hidden = true;
     $("#prejoin", this.root).hidden = false;
     this.root.classList.remove("call-active");
+    this._setOutsideInert(false);
     this.tiles.clear();
     this.people.clear();
     this.peers.clear();
@@ -985,6 +1012,7 @@ class Call {
     const actions = endActions(key, { mayStartNextCall: this.mayStartNextCall });
     $("#prejoin", this.root).hidden = true;
     $("#in-call", this.root).hidden = true;
+    this._setOutsideInert(false);
     if (this.page) this.page.classList.add("is-ended");
     const ended = $("#call-ended", this.root);
     ended.dataset.endState = key;
