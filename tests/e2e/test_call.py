@@ -328,6 +328,9 @@ def test_chat_message_is_confirmed_escaped_and_kept_for_late_joiners(
     expect(mine).to_have_attribute("data-state", "sent", timeout=10_000)
     expect(mine.locator(".chat-text")).to_have_text(hostile)
 
+    # Bob's chat panel is closed: the message pops up briefly, as text, and the dot lights.
+    expect(bob.page.locator("#call-toast")).to_have_text(f"Alice: {hostile}", timeout=10_000)
+    expect(bob.page.locator("#chat-unread")).to_be_visible()
     bob.button("Chat").click()
     theirs = bob.page.locator("#chat-list .chat-message").last
     expect(theirs.locator(".chat-text")).to_have_text(hostile, timeout=10_000)

@@ -61,8 +61,12 @@ function panel({ peerId = ME, moderator = false } = {}) {
   if (peerId) chat.setPeerId(peerId);
   if (moderator) chat.setModerator(true);
   let unread = 0;
-  chat.addEventListener("unread", () => { unread += 1; });
-  return { chat, list, signaling, unread: () => unread };
+  const unreadMessages = [];
+  chat.addEventListener("unread", (event) => {
+    unread += 1;
+    unreadMessages.push(event.detail.message);
+  });
+  return { chat, list, signaling, unread: () => unread, unreadMessages };
 }
 
 function message(id, clientId, fields = {}) {
@@ -230,7 +234,7 @@ test("the response claims my message even when its broadcast was shown as someon
 // --- another author reusing my clientId ---------------------------------------------------
 
 test("another author's message with my clientId does not replace mine", async () => {
-  const { chat, list, signaling, unread } = panel();
+  const { chat, list, signaling, unread, unreadMessages } = panel();
   const clientId = send(chat, signaling, "my words");
   signaling.pending("chatMessage").resolve({ message: message(1, clientId, { text: "my words" }) });
   await tick();
@@ -241,6 +245,9 @@ test("another author's message with my clientId does not replace mine", async ()
     { id: 2, state: "sent", author: "Mallory", text: "not your words" },
   ], "my message keeps its text and author; Mallory's is a message of its own");
   assert.equal(unread(), 1, "Mallory's message is new");
+  // The unread event carries the message, for the call's preview while the panel is closed.
+  assert.equal(unreadMessages[0].authorName, "Mallory");
+  assert.equal(unreadMessages[0].text, "not your words");
 });
 
 test("a broadcast with a known clientId from someone else is shown as a new message", async () => {

@@ -93,7 +93,10 @@ export class ChatPanel extends EventTarget {
   // A broadcast. For our own message it does not count as confirmation: only the response to
   // our request (or the stored history) marks a message sent.
   receive(message) {
-    if (this._upsert(message, { confirms: false })) this.dispatchEvent(new Event("unread"));
+    if (this._upsert(message, { confirms: false })) {
+      // The call shows a short preview while the panel is closed (as Meet does).
+      this.dispatchEvent(new CustomEvent("unread", { detail: { message } }));
+    }
   }
 
   markDeleted(messageId) {

@@ -53,6 +53,13 @@ const $ = (selector, root = document) => root.querySelector(selector);
 const peerLabel = (peer) => (peer.isGuest ? `${peer.displayName} (guest)` : peer.displayName);
 const nameField = (root) => $("#display-name", root) || document.getElementById("guest-name");
 const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+// A chat message arriving while the chat panel is closed pops up this briefly (a toast).
+const CHAT_PREVIEW_CHARS = 80;
+function chatPreview(message) {
+  const text = String(message.text || "").replace(/\s+/g, " ").trim();
+  const short = text.length > CHAT_PREVIEW_CHARS ? `${text.slice(0, CHAT_PREVIEW_CHARS - 1)}…` : text;
+  return `${message.authorName || "Someone"}: ${short}`;
+}
 
 class Call {
   constructor(root) {
@@ -111,8 +118,13 @@ class Call {
       list: $("#chat-list", root), form: $("#chat-form", root),
       input: $("#chat-input", root), errorElement: $("#chat-error", root),
     });
-    this.chat.addEventListener("unread", () => {
-      if ($("#chat-panel", root).hidden) $("#chat-unread", root).hidden = false;
+    this.chat.addEventListener("unread", (event) => {
+      if (!$("#chat-panel", root).hidden) return;
+      $("#chat-unread", root).hidden = false;
+      const message = event.detail && event.detail.message;
+      if (message && !message.deleted) {
+        this.toast(chatPreview(message), { messageId: message.id });
+      }
     });
     this._bindUi();
   }
@@ -652,6 +664,9 @@ class Call {
         break;
       case "chatMessageDeleted":
         this.chat.markDeleted(data.messageId);
+        if ($("#call-toast", this.root).dataset.messageId === String(data.messageId)) {
+          this._hideToast();
+        }
         break;
       case "mediaReset":
         this._publishAgain();
@@ -934,12 +949,21 @@ class Call {
     banner.hidden = !text;
   }
 
-  toast(text) {
+  // messageId: the chat message a preview shows (taken down if that message is deleted).
+  toast(text, { messageId = null } = {}) {
     const toast = $("#call-toast", this.root);
     toast.textContent = text;
+    toast.dataset.messageId = messageId === null ? "" : String(messageId);
     toast.hidden = false;
     clearTimeout(this._toastTimer);
-    this._toastTimer = setTimeout(() => { toast.hidden = true; }, TOAST_MS);
+    this._toastTimer = setTimeout(() => this._hideToast(), TOAST_MS);
+  }
+
+  _hideToast() {
+    const toast = $("#call-toast", this.root);
+    toast.hidden = true;
+    toast.textContent = "";
+    toast.dataset.messageId = "";
   }
 
   // --- quality --------------------------------------------------------------------------------
