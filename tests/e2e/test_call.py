@@ -176,11 +176,16 @@ def test_screen_share_reaches_the_others_and_stops(
     bob.wait_for_frames_from("Alice", 5, timeout=MEDIA_TIMEOUT)
 
     alice.button("Present now").click()
-    expect(alice.button("Stop presenting")).to_be_visible(timeout=10_000)
+    # Alice sees a notice with "Stop presenting", not her own screen (a hall of mirrors).
+    notice = alice.page.locator("#presentation").get_by_role("group", name="You are presenting")
+    expect(notice).to_contain_text("You are presenting to everyone", timeout=10_000)
+    expect(notice.locator("video")).to_have_count(0)
     presentation = bob.page.locator("#presentation").get_by_role(
         "group", name="Alice is presenting"
     )
     expect(presentation).to_be_visible(timeout=MEDIA_TIMEOUT * 1000)
+    # Bob is told, not only shown.
+    expect(bob.page.locator("#call-toast")).to_have_text("Alice is presenting")
     screen_track = presentation.locator("video").evaluate("v => v.srcObject.getVideoTracks()[0].id")
 
     def screen_frames() -> int:
@@ -196,8 +201,10 @@ def test_screen_share_reaches_the_others_and_stops(
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     bob.page.screenshot(path=str(SCREENSHOT_DIR / "call-presenting-1280x720.png"))
 
-    alice.button("Stop presenting").click()
+    alice.page.screenshot(path=str(SCREENSHOT_DIR / "call-presenter-notice-1280x720.png"))
+    notice.get_by_role("button", name="Stop presenting").click()
     expect(alice.button("Present now")).to_be_visible()
+    expect(notice).to_have_count(0)
     expect(presentation).to_have_count(0, timeout=MEDIA_TIMEOUT * 1000)
 
 

@@ -304,7 +304,11 @@ class Call {
       button.setAttribute("aria-pressed", String(!this.cameraOn));
       button.classList.toggle("is-off", !this.cameraOn);
     }
+    // Browsers that cannot share a screen (phones) get no "Present now".
+    const canPresent = Boolean(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
     for (const button of $$('[data-action="toggle-present"]', this.root)) {
+      if (button.closest(".presenting-notice")) continue;
+      button.hidden = !canPresent;
       button.setAttribute("aria-label", this.presenting ? "Stop presenting" : "Present now");
       button.title = this.presenting ? "Stop presenting" : "Present now";
       button.setAttribute("aria-pressed", String(this.presenting));
@@ -723,6 +727,7 @@ class Call {
     } else if (consumer.source === "screen") {
       const peer = this.peers.get(consumer.peerId);
       this.tiles.setScreen(consumer.peerId, consumer.track, `${peer.displayName} is presenting`);
+      this.toast(`${peer.displayName} is presenting`);
       this.views.watch(consumer.consumerId, this.tiles.screenVideoOf(consumer.peerId));
     } else {
       this.tiles.setVideo(consumer.peerId, consumer.track);
@@ -821,7 +826,7 @@ class Call {
     track.addEventListener("ended", () => this._stopPresenting(true));
     this.presenting = true;
     this._renderToggles();
-    this.tiles.setScreen(this.peerId, track, "You are presenting");
+    this.tiles.setPresentingNotice(true);
     try {
       await this.media.startScreen(track);
     } catch (error) {
@@ -835,7 +840,7 @@ class Call {
     if (!this.presenting) return;
     this.presenting = false;
     this._renderToggles();
-    this.tiles.setScreen(this.peerId, null);
+    this.tiles.setPresentingNotice(false);
     if (this.media) {
       if (closeProducer) {
         await this.media.stopScreen();
@@ -887,7 +892,7 @@ class Call {
     media.close({ stopTracks: false });
     if (this.presenting) {
       this.presenting = false;
-      this.tiles.setScreen(this.peerId, null);
+      this.tiles.setPresentingNotice(false);
       this._renderToggles();
     }
   }

@@ -37,6 +37,7 @@ export class TileGrid {
     this.audioSink = audioSink;
     this.tiles = new Map(); // peerId -> tile
     this.screens = new Map(); // peerId -> screen tile
+    this.presentingNotice = null; // our own share's notice (setPresentingNotice)
     this.audio = new Map(); // consumerId -> <audio>
     this.speakerDeviceId = "";
     this.activeSpeaker = null;
@@ -184,8 +185,39 @@ export class TileGrid {
       }
       this._setVideo(screen, track);
     }
-    this.presentation.hidden = this.screens.size === 0;
-    this.grid.closest(".stage").classList.toggle("stage-presenting", this.screens.size > 0);
+    this._updatePresentation();
+  }
+
+  // What the presenter sees of its own share: a notice with "Stop presenting", not its screen
+  // (a screen showing itself, smaller and smaller, as Meet avoids too).
+  setPresentingNotice(on) {
+    if (on && !this.presentingNotice) {
+      const element = document.createElement("div");
+      element.className = "tile tile-screen presenting-notice";
+      element.setAttribute("role", "group");
+      element.setAttribute("aria-label", "You are presenting");
+      const text = document.createElement("p");
+      text.className = "presenting-notice-text";
+      text.textContent = "You are presenting to everyone";
+      const stop = document.createElement("button");
+      stop.type = "button";
+      stop.className = "button button-danger";
+      stop.dataset.action = "toggle-present";
+      stop.textContent = "Stop presenting";
+      element.append(text, stop);
+      this.presentation.append(element);
+      this.presentingNotice = element;
+    } else if (!on && this.presentingNotice) {
+      this.presentingNotice.remove();
+      this.presentingNotice = null;
+    }
+    this._updatePresentation();
+  }
+
+  _updatePresentation() {
+    const presenting = this.screens.size > 0 || Boolean(this.presentingNotice);
+    this.presentation.hidden = !presenting;
+    this.grid.closest(".stage").classList.toggle("stage-presenting", presenting);
     this.layout();
   }
 
