@@ -88,6 +88,21 @@ def test_three_participants_decode_each_others_video_and_receive_audio(
             assert pairs, "no connected peer connection"
             assert all(local == remote == "127.0.0.1" for local, remote in pairs), pairs
 
+    # Three tiles in two rows: the last row's tile is centred under the two above (no hole).
+    boxes = [tile.bounding_box() for tile in alice.tiles().all()]
+    assert all(box is not None for box in boxes)
+    rows: dict[float, list[dict[str, float]]] = {}
+    for box in boxes:
+        assert box is not None
+        rows.setdefault(round(box["y"]), []).append(box)
+    if len(rows) == 2:
+        top, bottom = (rows[y] for y in sorted(rows))
+        top_centre = (min(b["x"] for b in top) + max(b["x"] + b["width"] for b in top)) / 2
+        assert len(bottom) == 1
+        assert abs(bottom[0]["x"] + bottom[0]["width"] / 2 - top_centre) <= 2, (top, bottom)
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    alice.page.screenshot(path=str(SCREENSHOT_DIR / "call-three-1280x720.png"))
+
     # The People panel lists everyone, us first.
     alice.button("People").click()
     people = alice.page.locator("#people-list .person-name")

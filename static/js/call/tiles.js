@@ -249,12 +249,27 @@ export class TileGrid {
 
   layout() {
     const count = this.tiles.size;
+    // Two people, no presentation: the other one fills the stage and we are a small picture
+    // in its corner (as Meet's 1:1 call); otherwise everyone in the grid.
+    const presenting = this.screens.size > 0 || Boolean(this.presentingNotice);
+    const oneToOne = count === 2 && !presenting
+      && [...this.tiles.values()].some((tile) => tile.isLocal);
+    this.grid.classList.toggle("tile-grid-one-to-one", oneToOne);
+    const inGrid = oneToOne ? 1 : count;
     const { width, height } = this.grid.getBoundingClientRect();
-    const cols = bestColumns(count, width, height);
-    const rows = Math.max(1, Math.ceil(count / cols));
+    const cols = bestColumns(inGrid, width, height);
+    const rows = Math.max(1, Math.ceil(inGrid / cols));
     this.grid.style.setProperty("--cols", String(cols));
     this.grid.style.setProperty("--rows", String(rows));
     this.grid.dataset.count = String(count);
+    // A last row that is not full is centred (the grid counts half columns: each tile spans
+    // two, and the last row's first tile starts half a tile in per missing tile).
+    const ordered = [...this.grid.children].filter((element) => element.classList.contains("tile"));
+    const remainder = inGrid % cols;
+    const lastRowStart = remainder === 0 || oneToOne || presenting ? -1 : inGrid - remainder;
+    ordered.forEach((element, index) => {
+      element.style.gridColumnStart = index === lastRowStart ? String(cols - remainder + 1) : "";
+    });
   }
 
   clear() {
