@@ -61,9 +61,13 @@ def test_backoff_doubles_up_to_the_maximum_and_resets_after_a_long_run() -> None
 
 def test_a_command_that_exits_is_started_again_until_told_to_stop(tmp_path: Path) -> None:
     starts = tmp_path / "starts"
-    with supervised("sh", "-c", f"echo $$ >> {starts}; exit 3") as supervisor:
+    # Waits of 0.3, 0.6 and 1.2 s between starts: the stop below lands in the third.
+    with supervised("sh", "-c", f"echo $$ >> {starts}; exit 3", delay=0.3) as supervisor:
         wait_until(lambda: len(lines(starts)) >= 3)
         assert supervisor.poll() is None
+        # The third run has ended (its pid is gone, reaped): the supervisor is waiting.
+        third = int(lines(starts)[2])
+        wait_until(lambda: not Path(f"/proc/{third}").exists())
         # Told to stop while waiting to restart: it exits at once, with no further start.
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=5) == 0
