@@ -41,6 +41,9 @@ function enhanceMenu(root) {
   function open(index) {
     menu.hidden = false;
     button.setAttribute("aria-expanded", "true");
+    // On a short screen (a phone, a page with messages above) the menu may open below the
+    // fold: bring all of it into view.
+    menu.scrollIntoView({ block: "nearest" });
     focusItem(index);
   }
 
