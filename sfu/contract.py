@@ -132,6 +132,9 @@ class DownlinkStats(TypedDict):
     delay_state: str  # "normal", "overusing" (a queue grows) or "underusing"
     loss_fraction: float  # of the packets its last feedback covered
     feedback_packets: int
+    # of those received, read as they arrived (alone in their datagram, as browsers send them)
+    # rather than through aiortc's receive queue
+    feedback_at_arrival: int
     bad_feedback: int  # malformed feedback packets dropped
     probes: int
     probes_succeeded: int

@@ -155,6 +155,7 @@ class Downlink:
         )
         self._sequence = 0
         self.feedback_packets = 0
+        self.feedback_at_arrival = 0
         self.bad_feedback = 0
         self.last_feedback: float | None = None
         self.next_allocation = 0.0
@@ -185,10 +186,13 @@ class Downlink:
         if self.trace is not None:
             self.trace.sent(sequence, size, now, cluster)
 
-    def on_feedback(self, data: bytes) -> None:
+    def on_feedback(self, data: bytes, at_arrival: bool = False) -> None:
         """One transport-wide feedback packet from the subscriber (from outside: a malformed
-        one is counted and dropped)."""
+        one is counted and dropped); `at_arrival`: read as it arrived, not through aiortc's
+        receive queue (sfu/hooks.py read_lone_feedback_at_arrival)."""
         now = time.monotonic()
+        if at_arrival:
+            self.feedback_at_arrival += 1
         if self.trace is not None:
             self.trace.feedback(data, now)
         try:
@@ -423,6 +427,7 @@ class Downlink:
             "delay_state": str(estimator.get("delay_state", "normal")),
             "loss_fraction": float(estimator.get("loss_fraction", 0.0)),  # type: ignore[arg-type]
             "feedback_packets": self.feedback_packets,
+            "feedback_at_arrival": self.feedback_at_arrival,
             "bad_feedback": self.bad_feedback,
             "probes": self.probes,
             "probes_succeeded": self.probes_succeeded,

@@ -27,8 +27,11 @@ packets instead, so it:
   rtcp-fb "transport-cc") on the video m-lines of the SFU's own offers, never in its answers
   to publishers (REMB stays their feedback), and hands the feedback a subscriber's browser
   sends to the downlink estimate (sfu/downlink.py) before aiortc's RTCP parser, which would
-  read it as a generic NACK; numbers every packet sent to a subscriber with the transport-wide
-  sequence number (retransmissions and probes included);
+  read it as a generic NACK; a datagram that holds nothing but one feedback packet (how
+  libwebrtc sends them, 20 a second per viewer) is read as it arrives, in aioice's
+  `Connection.data_received`, without aiortc's receive queue and task; numbers every packet
+  sent to a subscriber with the transport-wide sequence number (retransmissions and probes
+  included);
 - sends PLI and NACK to the publisher with the receiver's private RTCP senders, sets the
   sender's stream id (the first half of a=msid), reads a transceiver's negotiated codecs, and
   uses aiortc's receive statistics and NACK bookkeeping (`StreamStatistics`, `NackGenerator`,
@@ -53,6 +56,7 @@ from typing import Any, Protocol
 
 import aioice
 import aioice.ice
+import pylibsrtp
 from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import CODECS, HEADER_EXTENSIONS, is_rtx
 from aiortc.rtcdtlstransport import RtpRouter
@@ -116,6 +120,10 @@ DTLS_TRANSPORT_ATTRIBUTES = (
     "_RTCDtlsTransport__tx_bytes",
     "_RTCDtlsTransport__tx_packets",
     "transport",
+    # Lone transport-wide feedback read at arrival (read_lone_feedback_at_arrival).
+    "_rx_srtp",
+    "_RTCDtlsTransport__rx_bytes",
+    "_RTCDtlsTransport__rx_packets",
 )
 ICE_TRANSPORT_ATTRIBUTES = ("_connection",)
 TRANSCEIVER_ATTRIBUTES = ("_codecs", "_headerExtensions")
@@ -171,6 +179,7 @@ TRANSPORT_CC_FEEDBACK = RTCRtcpFeedback(type="transport-cc")
 RTCP_TRANSPORT_FEEDBACK_FMT = 15
 CANDIDATE_PAIR_METHODS = {"__init__": ["protocol", "remote_candidate"]}
 STUN_PROTOCOL_METHODS = {"send_data": ["data", "addr"]}
+ICE_CONNECTION_METHODS = {"data_received": ["data", "component"]}
 NACK_GENERATOR_METHODS = {"add": ["packet"]}
 STREAM_STATISTICS_METHODS = {"__init__": ["clockrate"], "add": ["packet"]}
 
@@ -258,22 +267,95 @@ def refuse_transport_cc(transceiver: RTCRtpTransceiver) -> None:
         codec.rtcpFeedback = [f for f in codec.rtcpFeedback if f.type != "transport-cc"]
 
 
-def on_transport_feedback(dtls: RTCDtlsTransport, callback: Callable[[bytes], None]) -> None:
+def on_transport_feedback(dtls: RTCDtlsTransport, callback: Callable[[bytes, bool], None]) -> None:
     """Hand each transport-wide feedback packet (RTCP RTPFB FMT 15) received on `dtls` to
-    `callback`, and the rest of the compound packet to aiortc (whose parser would read the
-    feedback as a generic NACK). Idempotent: the last callback wins."""
+    `callback` (with True where it was read as it arrived, `read_lone_feedback_at_arrival`),
+    and the rest of the compound packet to aiortc (whose parser would read the feedback as a
+    generic NACK). Idempotent: the last callback wins."""
     if getattr(dtls, "_meet_transport_feedback", None) is not None:
         dtls._meet_transport_feedback = callback  # type: ignore[attr-defined]
         return
     dtls._meet_transport_feedback = callback  # type: ignore[attr-defined]
     handle_rtcp_data = dtls._handle_rtcp_data
 
+    def from_queue(packet: bytes) -> None:
+        dtls._meet_transport_feedback(packet, False)  # type: ignore[attr-defined]
+
     async def handle_rtcp(data: bytes) -> None:
-        rest = split_transport_feedback(data, dtls._meet_transport_feedback)  # type: ignore[attr-defined]
+        rest = split_transport_feedback(data, from_queue)
         if rest:
             await handle_rtcp_data(rest)
 
     dtls._handle_rtcp_data = handle_rtcp  # type: ignore[method-assign]
+    read_lone_feedback_at_arrival(dtls)
+
+
+# What follows the RTCP packets in an SRTCP datagram: the E flag with the 31-bit index (4
+# bytes), then the authentication tag: 10 bytes with AES_CM_128_HMAC_SHA1_80, 16 with the AEAD
+# (GCM) profiles (RFC 3711 section 3.4, RFC 7714 section 9). RTCP packets are whole 32-bit
+# words of at least 4 bytes, so a datagram whose first packet is followed by exactly one of
+# these holds that packet alone, whichever profile DTLS chose.
+SRTCP_TRAILER_LENGTHS = (4 + 10, 4 + 16)
+_TRANSPORT_FEEDBACK_FIRST_BYTE_MASK = 0xDF  # version and FMT; the padding bit may be set
+_TRANSPORT_FEEDBACK_FIRST_BYTE = 0x80 | RTCP_TRANSPORT_FEEDBACK_FMT
+
+
+def is_lone_transport_feedback(datagram: bytes) -> bool:
+    """Whether the SRTCP `datagram` holds one transport-wide feedback packet and nothing else:
+    read from its first 4 bytes, which SRTCP leaves in the clear."""
+    return (
+        len(datagram) > 4
+        and datagram[1] == RTCP_RTPFB
+        and datagram[0] & _TRANSPORT_FEEDBACK_FIRST_BYTE_MASK == _TRANSPORT_FEEDBACK_FIRST_BYTE
+        and len(datagram) - 4 * (((datagram[2] << 8) | datagram[3]) + 1) in SRTCP_TRAILER_LENGTHS
+    )
+
+
+def read_lone_feedback_at_arrival(dtls: RTCDtlsTransport) -> None:
+    """Read a datagram of `dtls` that holds one transport-wide feedback packet alone (libwebrtc
+    sends every report so, 20 a second per viewer) as soon as aioice has it: unprotected and
+    handed to the feedback callback in aioice's `Connection.data_received`, where aiortc would
+    queue it and wake the DTLS transport's task for it, then route it through two coroutines.
+    The queue and the task were most of what a report cost the node (they are paid per
+    datagram; the report itself is parsed in microseconds). Everything else keeps aiortc's
+    path, in order. Idempotent."""
+    connection = dtls.transport._connection
+    if getattr(connection, "_meet_lone_feedback", False):
+        return
+    enqueue = connection.data_received
+
+    def at_arrival(packet: bytes) -> None:
+        dtls._meet_transport_feedback(packet, True)  # type: ignore[attr-defined]
+
+    def data_received(data: bytes, component: int) -> None:
+        srtp = dtls._rx_srtp
+        if (
+            srtp is None
+            or dtls._state is not DtlsState.CONNECTED
+            or not is_lone_transport_feedback(data)
+        ):
+            enqueue(data, component)
+            return
+        # What RTCDtlsTransport._recv_next does with the datagram, without the queue.
+        dtls._RTCDtlsTransport__rx_bytes += len(data)  # type: ignore[attr-defined]
+        dtls._RTCDtlsTransport__rx_packets += 1  # type: ignore[attr-defined]
+        try:
+            plain = srtp.unprotect_rtcp(data)
+        except pylibsrtp.Error:
+            return  # as aiortc: a datagram that fails authentication is dropped
+        rest = split_transport_feedback(plain, at_arrival)
+        if rest:  # not reachable by is_lone_transport_feedback's arithmetic; kept for aiortc
+            task = asyncio.ensure_future(dtls._handle_rtcp_data(rest))
+            _pending_rtcp.add(task)
+            task.add_done_callback(_pending_rtcp.discard)
+
+    connection.data_received = data_received  # type: ignore[method-assign]
+    connection._meet_lone_feedback = True  # type: ignore[attr-defined]
+
+
+# Tasks handing aiortc RTCP that came with a lone feedback packet, kept until done (the event
+# loop holds only weak references to tasks).
+_pending_rtcp: set[asyncio.Task[None]] = set()
 
 
 def split_transport_feedback(data: bytes, callback: Callable[[bytes], None]) -> bytes:

@@ -179,8 +179,8 @@ class ReceiveTransport:
         self.slots.append(slot)
         return slot
 
-    def _transport_feedback(self, data: bytes) -> None:
-        self.downlink.on_feedback(data)
+    def _transport_feedback(self, data: bytes, at_arrival: bool) -> None:
+        self.downlink.on_feedback(data, at_arrival)
 
     def _slot_started(self, slot: SendSlot, parameters: RTCRtpSendParameters) -> None:
         """aiortc started the slot's sender (the subscriber's DTLS connected)."""

@@ -13,6 +13,7 @@ import inspect
 
 import aioice.ice
 import aiortc
+import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc import codecs as aiortc_codecs
 from aiortc import rtcrtpreceiver as aiortc_receiver_module
@@ -63,6 +64,9 @@ def check_static() -> list[str]:
         problems.append("no SO_TIMESTAMPNS here: publishers' arrival times would be the loop's")
     _check_methods(aioice.ice.CandidatePair, hooks.CANDIDATE_PAIR_METHODS, problems)
     _check_methods(aioice.ice.StunProtocol, hooks.STUN_PROTOCOL_METHODS, problems)
+    _check_methods(aioice.ice.Connection, hooks.ICE_CONNECTION_METHODS, problems)
+    if not (isinstance(pylibsrtp.Error, type) and issubclass(pylibsrtp.Error, Exception)):
+        problems.append("pylibsrtp.Error is no longer an exception class")
     if not isinstance(getattr(aioice.ice.CandidatePair, "remote_addr", None), property):
         problems.append("aioice CandidatePair.remote_addr is no longer a property")
     if not hasattr(DtlsState, "CONNECTED"):

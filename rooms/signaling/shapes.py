@@ -165,6 +165,7 @@ def _downlink_stats(downlink: DownlinkStats | None) -> Shape | None:
         "delayState": downlink["delay_state"],
         "lossFraction": downlink["loss_fraction"],
         "feedbackPackets": downlink["feedback_packets"],
+        "feedbackAtArrival": downlink["feedback_at_arrival"],
         "badFeedback": downlink["bad_feedback"],
         "probes": downlink["probes"],
         "probesSucceeded": downlink["probes_succeeded"],

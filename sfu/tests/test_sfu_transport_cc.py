@@ -245,3 +245,81 @@ async def test_the_sfu_offers_transport_cc_to_subscribers_and_answers_publishers
         await alice.close()
         await bob.close()
         await stop_node(node, task)
+
+
+def test_a_lone_feedback_packet_is_told_apart_by_its_clear_header() -> None:
+    feedback, _ = pack_transport_feedback(1, 2, 100, [(100, 5_000), (102, 9_000)], 0)
+    for trailer in hooks.SRTCP_TRAILER_LENGTHS:
+        assert hooks.is_lone_transport_feedback(feedback + bytes(trailer))
+        # Anything after it (here a receiver report) makes it a compound packet for aiortc.
+        assert not hooks.is_lone_transport_feedback(feedback + receiver_report() + bytes(trailer))
+        assert not hooks.is_lone_transport_feedback(receiver_report() + feedback + bytes(trailer))
+    assert not hooks.is_lone_transport_feedback(feedback)  # no SRTCP trailer: not SRTCP
+    assert not hooks.is_lone_transport_feedback(feedback[:4])
+
+
+async def connected_pair() -> tuple[RTCPeerConnection, RTCPeerConnection]:
+    """Two aiortc peers on this machine, connected (ICE and DTLS) to each other."""
+    sender = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    viewer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    sender.addTransceiver("video", direction="sendrecv")
+    await sender.setLocalDescription(await sender.createOffer())
+    await viewer.setRemoteDescription(sender.localDescription)
+    await viewer.setLocalDescription(await viewer.createAnswer())
+    await sender.setRemoteDescription(viewer.localDescription)
+    async with asyncio.timeout(20):
+        while not (sender.connectionState == viewer.connectionState == "connected"):
+            await asyncio.sleep(0.02)
+    return sender, viewer
+
+
+async def test_lone_feedback_is_read_as_it_arrives_and_compound_rtcp_keeps_aiortcs_path() -> None:
+    """libwebrtc sends each transport-wide report alone: the node reads it in aioice's
+    datagram callback (no task: not through aiortc's receive queue); feedback inside a
+    compound packet still reaches the callback, the rest of that packet reaches aiortc."""
+    browser, node = await connected_pair()
+    try:
+        node_dtls = node.getTransceivers()[0].sender.transport
+        browser_dtls = browser.getTransceivers()[0].sender.transport
+        # (feedback, read at arrival as the hook says, read inside an asyncio task)
+        taken: list[tuple[bytes, bool, bool]] = []
+        handed_to_aiortc: list[bytes] = []
+        aiortc_rtcp = node_dtls._handle_rtcp_data
+
+        async def recording_rtcp(data: bytes) -> None:
+            handed_to_aiortc.append(data)
+            await aiortc_rtcp(data)
+
+        node_dtls._handle_rtcp_data = recording_rtcp  # type: ignore[method-assign]
+        hooks.on_transport_feedback(
+            node_dtls,
+            lambda data, at_arrival: taken.append(
+                (data, at_arrival, asyncio.current_task() is not None)
+            ),
+        )
+        received_before = node_dtls._RTCDtlsTransport__rx_packets  # type: ignore[attr-defined]
+
+        lone, _ = pack_transport_feedback(1, 2, 100, [(100, 5_000), (101, 6_000)], 0)
+        await browser_dtls._send_rtp(lone)  # aiortc protects RTCP as SRTCP
+        async with asyncio.timeout(5):
+            while not taken:
+                await asyncio.sleep(0.01)
+        assert taken == [(lone, True, False)]
+        assert handed_to_aiortc == []
+        assert node_dtls._RTCDtlsTransport__rx_packets == received_before + 1  # type: ignore[attr-defined]
+
+        compound, _ = pack_transport_feedback(1, 2, 102, [(102, 7_000)], 1)
+        await browser_dtls._send_rtp(receiver_report() + compound)
+        async with asyncio.timeout(5):
+            while len(taken) < 2:
+                await asyncio.sleep(0.01)
+        assert taken[1] == (compound, False, True)  # through aiortc's queue and DTLS task
+        assert handed_to_aiortc == [receiver_report()]  # the feedback taken out first
+
+        # A forged lone report (wrong authentication tag) is dropped, as aiortc drops it.
+        forged = bytearray(lone + bytes(14))
+        node_dtls.transport._connection.data_received(bytes(forged), 1)
+        assert len(taken) == 2
+    finally:
+        await browser.close()
+        await node.close()
