@@ -6,6 +6,7 @@ pc_recorder.js), never from the client's own bookkeeping.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from typing import Any
 from playwright.sync_api import BrowserContext, Locator, Page, WebSocketRoute, expect
 
 JOIN_TIMEOUT_MS = 30_000
+# The People button is named by what it shows: "People" and the count on its badge ("People 2").
+PEOPLE = re.compile(r"^People \d+$")
 VIDEO_TRACK_ID_JS = "v => (v.srcObject && v.srcObject.getVideoTracks()[0] || {}).id || null"
 
 
@@ -79,8 +82,12 @@ class Participant:
     def leave_button(self) -> Locator:
         return self.page.get_by_role("button", name="Leave call", exact=True)
 
-    def button(self, name: str) -> Locator:
+    def button(self, name: str | re.Pattern[str]) -> Locator:
         return self.page.get_by_role("button", name=name, exact=True)
+
+    @property
+    def people_button(self) -> Locator:
+        return self.button(PEOPLE)
 
     def tile(self, name: str) -> Locator:
         return self.page.locator("#tile-grid").get_by_role("group", name=name, exact=True)

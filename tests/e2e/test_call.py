@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.call_page import Participant, poll
+from tests.e2e.call_page import PEOPLE, Participant, poll
 from tests.e2e.netns import LoopbackNamespace
 from tests.e2e.stack import SCREENSHOT_DIR
 
@@ -104,7 +104,7 @@ def test_three_participants_decode_each_others_video_and_receive_audio(
     alice.page.screenshot(path=str(SCREENSHOT_DIR / "call-three-1280x720.png"))
 
     # The People panel lists everyone, us first.
-    alice.button("People").click()
+    alice.people_button.click()
     people = alice.page.locator("#people-list .person-name")
     expect(people).to_have_text(["Alice (You)", "Bob", "Carol"], timeout=10_000)
 
@@ -288,11 +288,11 @@ def test_host_mutes_and_removes_from_the_people_panel_and_rejoin_is_refused(
     bob.join(url)
     expect(alice.tile("Bob")).to_be_visible(timeout=MEDIA_TIMEOUT * 1000)
     # Only moderators get the tools.
-    bob.button("People").click()
+    bob.people_button.click()
     expect(bob.page.get_by_role("button", name="Mute Alice")).to_have_count(0)
     expect(bob.page.get_by_role("button", name="Lock meeting")).to_be_hidden()
 
-    alice.button("People").click()
+    alice.people_button.click()
     alice.button("Mute Bob").click()
     expect(bob.button("Turn on microphone")).to_be_visible(timeout=10_000)
     expect(alice.tile("Bob").get_by_role("img", name="Microphone off")).to_be_visible(
@@ -324,7 +324,7 @@ def test_guest_waits_in_the_lobby_until_the_host_admits_them(
     gail.button("Join now").click()
     expect(gail.page.get_by_text("Asking to join")).to_be_visible(timeout=10_000)
 
-    alice.button("People").click()
+    alice.people_button.click()
     alice.button("Admit Gail").click()
     expect(gail.leave_button).to_be_visible(timeout=MEDIA_TIMEOUT * 1000)
     # A guest's typed name is marked as such wherever it is shown.
@@ -466,7 +466,7 @@ def test_phone_viewport_shows_a_usable_call(
         "Present now",
         "Leave call",
         "Chat",
-        "People",
+        PEOPLE,
         "Settings",
         "Meeting details",
     ):

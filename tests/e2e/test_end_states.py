@@ -117,7 +117,7 @@ def test_a_removed_person_gets_no_rejoin_and_a_reload_says_the_same(
     bob.join(url)
     expect(alice.tile("Bob")).to_be_visible(timeout=JOIN_TIMEOUT_MS)
 
-    alice.button("People").click()
+    alice.people_button.click()
     alice.button("Remove Bob from the call").click()
     title = "You've been removed from the meeting"
     _expect_end_screen(bob.page, title)
@@ -143,7 +143,7 @@ def test_ending_for_everyone_tells_each_side_once(
     expect(alice.tile("Bob")).to_be_visible(timeout=JOIN_TIMEOUT_MS)
 
     alice.page.once("dialog", lambda dialog: dialog.accept())
-    alice.button("People").click()
+    alice.people_button.click()
     alice.button("End meeting for all").click()
     _expect_end_screen(alice.page, "You ended the meeting for everyone")
     _expect_end_screen(bob.page, "The host ended the meeting for everyone")
@@ -246,7 +246,7 @@ def test_a_guest_turned_away_at_the_lobby_may_ask_again(
     gail.button("Join now").click()
     expect(gail.page.get_by_text("Asking to join")).to_be_visible(timeout=10_000)
 
-    alice.button("People").click()
+    alice.people_button.click()
     alice.button("Deny Gail").click()
     _expect_end_screen(gail.page, "You can't join this call")
     denied = "Someone in the call denied your request to join."
