@@ -57,6 +57,7 @@ PORT = 8000
 FAKE_DEVICE = "--use-fake-device-for-media-stream"
 NAMES = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi"]
 
+from bench import netlab_targets  # noqa: E402
 from bench.netlab_net import (  # noqa: E402
     SERVER_IP,
     CpuMeter,
@@ -951,6 +952,15 @@ def render(results: dict[str, Any]) -> str:
             load_rows,
         )
     )
+    verdicts = netlab_targets.evaluate(results)
+    if verdicts:
+        out.append(
+            "\nTargets (the per-viewer-quality issue's, per scenario; can't say = the run lacks"
+            " what it would take, e.g. an unshaped call to compare key frames with)"
+        )
+        out.append(
+            _table(["run", "target", "measured", "verdict"], netlab_targets.render(verdicts))
+        )
     for call in calls:
         for phase in call.get("phases", []):
             if phase is call.get("phases", [])[0]:
@@ -1155,6 +1165,7 @@ def main(argv: list[str] | None = None) -> int:
         f"netlab {scenario.name}: {scenario.summary}; {args.participants} participants,"
         f" {duration:g} s window after {args.settle:g} s settle, {os.cpu_count()} CPUs"
     )
+    results["targets"] = [v.as_dict() for v in netlab_targets.evaluate(results)]
     print(render(results))
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"netlab-{scenario.name}-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
