@@ -386,6 +386,8 @@ _from_environment("SFU_NODE_CAPACITY", env.int)
 _from_environment("SFU_SIMULCAST", env.bool)
 # Whether the SFU estimates each viewer's downlink (transport-cc) and shares it out; 0: off.
 _from_environment("SFU_DOWNLINK_ESTIMATE", env.bool)
+# How many microphones each viewer is sent at most (the loudest); 0: every open one.
+_from_environment("SFU_AUDIBLE_SPEAKERS", env.int)
 _from_environment("SFU_REQUEST_TIMEOUT_SECONDS", env.float)
 
 LOGGING = {

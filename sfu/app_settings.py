@@ -77,6 +77,12 @@ class SfuSettings:
         return bool(getattr(settings, "SFU_DOWNLINK_ESTIMATE", True))
 
     @property
+    def AUDIBLE_SPEAKERS(self) -> int:
+        """How many microphones each viewer is sent at most: the loudest, with a hangover
+        (sfu/audible.py); 0 sends every open microphone."""
+        return max(int(getattr(settings, "SFU_AUDIBLE_SPEAKERS", 3)), 0)
+
+    @property
     def WORKERS(self) -> int:
         """SFU node processes (a count) `make run` starts on this machine; one per core."""
         return int(getattr(settings, "SFU_WORKERS", 1))

@@ -175,6 +175,8 @@ class ProducerStats(ProducerInfo):
     nacks_sent: int
     retransmissions_received: int
     duplicates_dropped: int  # retransmissions of packets already received (probes, padding)
+    audible: bool  # sent to viewers now (a microphone among the room's loudest; video: true)
+    inaudible_packets: int  # not sent to anyone: the microphone was not among the loudest
     keyframe_requests: int
     consumers: int
     rtt_ms: None  # a receiving leg has no RTT measurement in aiortc

@@ -412,6 +412,10 @@ async def fan_out(producer: Producer, packet: RtpPacket, layer_index: int = 0) -
         level = packet.extensions.audio_level
         if level is not None:
             producer.levels.add(level[1])
+            producer.recent_levels.add(level[1])
+        if not producer.audible:
+            _leave_out(producer, packet)
+            return
     keyframe_start: bool | None = None
     detect = producer.detect_keyframe
     # The same for every copy: one send time and one extension value per incoming packet.
@@ -438,6 +442,28 @@ async def fan_out(producer: Producer, packet: RtpPacket, layer_index: int = 0) -
             consumer.meter.add(sent, now)
         elif sent < 0:
             producer.request_keyframe()
+
+
+# Where a packet has no VP8 descriptor (audio): SendSlot.skip renumbers only its sequence.
+NO_DESCRIPTOR = vp8.Descriptor(
+    picture_id=-1,
+    picture_id_at=-1,
+    picture_id_bits=0,
+    tl0picidx=-1,
+    tl0picidx_at=-1,
+    temporal_id=-1,
+    size=0,
+)
+
+
+def _leave_out(producer: Producer, packet: RtpPacket) -> None:
+    """A packet of a microphone not among the room's loudest (sfu/audible.py): sent to no
+    one, and numbered out of every viewer's stream, so they see a pause, not losses."""
+    producer.inaudible_packets += 1
+    for consumer in producer.consumers.values():
+        slot = consumer.slot
+        if consumer.forwarding and slot is not None:
+            slot.skip(packet, NO_DESCRIPTOR)
 
 
 def _fan_out_layers(producer: Producer, packet: RtpPacket, layer_index: int, now: float) -> None:

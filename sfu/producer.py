@@ -61,7 +61,12 @@ class Producer:
         self.consumers: dict[str, Consumer] = {}
         self.meter = RateMeter()
         self.keyframe_requests = 0
-        self.levels = LevelWindow()
+        self.levels = LevelWindow()  # for the active-speaker watch (sfu/speaker.py)
+        # Audio for many (sfu/audible.py): this interval's levels, whether viewers are sent
+        # this microphone now, and the packets they were not sent because it was not.
+        self.recent_levels = LevelWindow()
+        self.audible = True
+        self.inaudible_packets = 0
         self.media_ssrc: int | None = None
         self.binding: ReceiverBinding | None = None
         self.detect_keyframe = keyframe_detector(codec)

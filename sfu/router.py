@@ -3,7 +3,8 @@
 The engine creates a router on a room's first `join` and closes it when the last peer has
 left. A joining peer consumes every producer already in the room; a new producer is consumed
 by every other peer. While the room has audio, the router names the loudest peer every
-SPEAKER_INTERVAL_SECONDS (`activeSpeaker`, on change only).
+SPEAKER_INTERVAL_SECONDS (`activeSpeaker`, on change only), and every
+SELECTION_INTERVAL_SECONDS which microphones its viewers are sent (sfu/audible.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sfu.app_settings import app_settings
+from sfu.audible import SELECTION_INTERVAL_SECONDS, AudibleSelection
 from sfu.peer import Peer
 from sfu.producer import Producer
 from sfu.speaker import SPEAKER_INTERVAL_SECONDS, loudest
@@ -32,6 +35,7 @@ class Router:
         self.closed = False
         self.created_at = time.monotonic()
         self._speaker_task: asyncio.Task[None] | None = None
+        self._audible_task: asyncio.Task[None] | None = None
 
     def producers(self) -> list[Producer]:
         return [p for peer in self.peers.values() for p in peer.producers.values()]
@@ -56,6 +60,13 @@ class Router:
                 other.receive.schedule()
         if producer.kind == "audio" and (self._speaker_task is None or self._speaker_task.done()):
             self._speaker_task = asyncio.create_task(self._watch_speaker())
+        limit = app_settings.AUDIBLE_SPEAKERS
+        if (
+            producer.kind == "audio"
+            and limit > 0
+            and (self._audible_task is None or self._audible_task.done())
+        ):
+            self._audible_task = asyncio.create_task(self._select_audible(limit))
 
     async def _watch_speaker(self) -> None:
         while not self.closed:
@@ -71,9 +82,21 @@ class Router:
                 for peer in list(self.peers.values()):
                     await peer.notify("activeSpeaker", {"peer_id": speaker})
 
+    async def _select_audible(self, limit: int) -> None:
+        selection = AudibleSelection(limit)
+        while not self.closed:
+            await asyncio.sleep(SELECTION_INTERVAL_SECONDS)
+            microphones = [p for p in self.producers() if p.kind == "audio" and not p.paused]
+            levels = {p.id: p.recent_levels.take_mean() for p in microphones}
+            audible = selection.update(levels, time.monotonic())
+            for producer in microphones:
+                producer.audible = producer.id in audible
+
     def close(self) -> None:
-        """The last peer left (peers close themselves): stop the speaker watch."""
+        """The last peer left (peers close themselves): stop the speaker watch and the
+        audible selection."""
         self.closed = True
-        if self._speaker_task is not None:
-            self._speaker_task.cancel()
-            self._speaker_task = None
+        for task in (self._speaker_task, self._audible_task):
+            if task is not None:
+                task.cancel()
+        self._speaker_task = self._audible_task = None

@@ -71,6 +71,8 @@ def _producer_stats(producer: Producer) -> dict[str, Any]:
         "nacks_sent": binding.nacks_sent if binding else 0,
         "retransmissions_received": binding.retransmissions if binding else 0,
         "duplicates_dropped": binding.duplicates_dropped if binding else 0,
+        "audible": producer.audible,
+        "inaudible_packets": producer.inaudible_packets,
         "keyframe_requests": producer.keyframe_requests,
         "consumers": len(producer.consumers),
         "rtt_ms": None,

@@ -185,6 +185,8 @@ def _producer_stats(producer: ProducerStats) -> Shape:
         "nacksSent": producer["nacks_sent"],
         "retransmissionsReceived": producer["retransmissions_received"],
         "duplicatesDropped": producer["duplicates_dropped"],
+        "audible": producer["audible"],
+        "inaudiblePackets": producer["inaudible_packets"],
         "keyframeRequests": producer["keyframe_requests"],
         "consumers": producer["consumers"],
         "rttMs": producer["rtt_ms"],
