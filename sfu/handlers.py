@@ -32,7 +32,9 @@ Handler = Callable[[Data], Awaitable[Reply]]
 
 MAX_ROOM_LENGTH = 64
 MAX_ID_LENGTH = 100
-MAX_SDP_LENGTH = 200_000
+# A viewer's answer grows with the meeting (≈ 1.3 KB per remote track); the signaling frame
+# that carries it is bounded at 1 MiB (rooms/signaling/protocol.py MAX_ANSWER_FRAME_BYTES).
+MAX_SDP_LENGTH = 1_048_576
 MAX_NAME_LENGTH = 200
 MAX_SOURCES = 32
 MAX_MID_LENGTH = 32

@@ -190,6 +190,11 @@ class MediaRelay:
             await pause_mics()
 
     # --- the newConsumer server request -----------------------------------------------------
+    @property
+    def awaiting_answer(self) -> bool:
+        """Whether an offer (newConsumer) sent to the client awaits its answer."""
+        return bool(self._pending_negotiations)
+
     async def on_client_response(self, response: Response) -> None:
         context = self.context
         negotiation_id = (

@@ -63,13 +63,19 @@ class ParticipantConnection:
         return self.context.peer_id
 
     # --- frames from the client -------------------------------------------------------------
-    async def _admit(self, size: int, request_id: Callable[[], int | str | None]) -> bool:
+    async def _admit(
+        self,
+        size: int,
+        request_id: Callable[[], int | str | None],
+        limit: int = protocol.MAX_FRAME_BYTES,
+    ) -> bool:
         """Whether to read a frame of `size` bytes: every frame, text or binary, passes the
-        size limit and the flood guard first (a refusal is answered or the socket closed)."""
+        size limit (`limit`) and the flood guard first (a refusal is answered or the socket
+        closed)."""
         context = self.context
         if context.state is State.CLOSED:
             return False
-        if size > protocol.MAX_FRAME_BYTES:
+        if size > limit:
             # Before parsing: a client sending this much is broken or hostile.
             await context.close(protocol.CLOSE_FRAME_TOO_BIG)
             return False
@@ -87,13 +93,20 @@ class ParticipantConnection:
 
     async def receive_text(self, text: str) -> None:
         context = self.context
+        # An answer to the server's offer grows with the meeting: while one is awaited, a
+        # frame may be larger (parse_frame still refuses a request that large).
+        limit = (
+            protocol.MAX_ANSWER_FRAME_BYTES
+            if self.media.awaiting_answer
+            else protocol.MAX_FRAME_BYTES
+        )
         size = len(text)
-        if size <= protocol.MAX_FRAME_BYTES:
+        if size <= limit:
             size = protocol.encoded_size(text)
-        if not await self._admit(size, lambda: _id_of(text)):
+        if not await self._admit(size, lambda: _id_of(text), limit):
             return
         try:
-            frame = protocol.parse_frame(text)
+            frame = protocol.parse_frame(text, limit)
         except ProtocolError as exc:
             await context.send(protocol.error_response(exc.request_id, exc.code, exc.reason))
             return

@@ -16,6 +16,11 @@ from sfu.contract import Source, is_source
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
+# A client's answer to the server's newConsumer offer grows with the meeting: one m-line per
+# remote track, 0.7-1.3 KB each, so 64 KiB is reached at about 25-45 people with camera and
+# microphone (bench/renegotiation.py). While the server waits for an answer a frame may be
+# this large; a request that large is still refused.
+MAX_ANSWER_FRAME_BYTES = 1024 * 1024
 MAX_ID_LENGTH = 64
 MAX_DISPLAY_NAME_LENGTH = 100
 MAX_SOURCES = 8
@@ -71,14 +76,19 @@ Frame = Request | Response
 # --- frames -------------------------------------------------------------------------------
 
 
-def parse_frame(text: str) -> Frame:
-    """A client's text frame as a Request or a Response (to a server request).
+def parse_frame(text: str, max_bytes: int = MAX_FRAME_BYTES) -> Frame:
+    """A client's text frame as a Request or a Response (to a server request); `max_bytes`
+    (MAX_ANSWER_FRAME_BYTES while an answer is awaited) bounds a response, MAX_FRAME_BYTES
+    anything else.
 
     Clients send no notifications in protocol version 1, so a notification is refused like any
     other unexpected frame.
     """
-    if len(text) > MAX_FRAME_BYTES or encoded_size(text) > MAX_FRAME_BYTES:
-        raise ProtocolError("frame_too_big", f"frames are limited to {MAX_FRAME_BYTES} bytes")
+    size = len(text)
+    if size <= max_bytes:
+        size = encoded_size(text)
+    if size > max_bytes:
+        raise ProtocolError("frame_too_big", f"frames are limited to {max_bytes} bytes")
     try:
         content = json.loads(text)
     except (ValueError, RecursionError):
@@ -95,6 +105,10 @@ def parse_frame(text: str) -> Frame:
     if content.get("request") is True:
         if request_id is None:
             raise ProtocolError("invalid_frame", "a request needs an id (integer or string)")
+        if size > MAX_FRAME_BYTES:
+            raise ProtocolError(
+                "frame_too_big", f"requests are limited to {MAX_FRAME_BYTES} bytes", request_id
+            )
         method = content.get("method")
         if not isinstance(method, str) or not method or len(method) > MAX_ID_LENGTH:
             raise ProtocolError("invalid_frame", "a request needs a method", request_id)

@@ -5,6 +5,7 @@ receiveAnswer, and a moderator's mute pauses the microphone at the SFU."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
@@ -13,6 +14,7 @@ from channels.layers import get_channel_layer
 
 from accounts.models import User
 from rooms.models import Meeting
+from rooms.signaling import protocol
 from rooms.tests.media_support import participant
 from rooms.tests.signaling_support import (
     SignalingClient,
@@ -148,6 +150,49 @@ async def test_setconsumerview_stops_a_hidden_video_and_refuses_sizes_that_are_n
         assert (stats["viewWidth"], stats["viewHeight"]) == (640, 480)
         # A one-layer producer (aiortc sends no simulcast): layer 0, whatever the view.
         assert (stats["layer"], stats["targetLayer"], stats["layerSwitches"]) == (0, 0, 0)
+    finally:
+        await publisher.close()
+        await subscriber.close()
+
+
+class LargeAnswerBrowser:
+    """Pads each answer's session part past the ordinary frame limit, as a viewer in a
+    meeting of fifty-odd people has an answer that large (one m-line per remote track)."""
+
+    PADDING = "a=x-meet-padding:" + "p" * 990 + "\r\n"
+
+    @classmethod
+    def pad(cls, browser: Any) -> list[int]:
+        """Pad `browser`'s answers; the list fills with the padded answers' sizes."""
+        answer = browser._on_server_request
+        sizes: list[int] = []
+
+        async def padded(method: str, data: dict[str, Any]) -> dict[str, Any]:
+            sdp = (await answer(method, data))["sdp"]
+            head, separator, media = sdp.partition("\r\nm=")
+            lines = cls.PADDING * (protocol.MAX_FRAME_BYTES // len(cls.PADDING) + 10)
+            sdp = head + "\r\n" + lines.rstrip("\r\n") + separator + media
+            sizes.append(len(sdp))
+            return {"sdp": sdp}
+
+        browser.client.on_server_request = padded
+        return sizes
+
+
+async def test_an_answer_larger_than_an_ordinary_frame_is_accepted_while_one_is_awaited() -> None:
+    host = await User.objects.acreate(email=f"pub-{uuid.uuid4().hex[:6]}@example.org")
+    viewer = await User.objects.acreate(email=f"sub-{uuid.uuid4().hex[:6]}@example.org")
+    meeting = await sync_to_async(Meeting.objects.create)(host=host, title="Large answers")
+    publisher = await participant(meeting, host, "Publisher")
+    subscriber = await participant(meeting, viewer, "Subscriber")
+    answer_sizes = LargeAnswerBrowser.pad(subscriber)
+    try:
+        await publisher.publish({"camera": VideoStreamTrack()})
+        # Decoded video: the node applied the answer that came in the oversized frame.
+        await wait_until(lambda: subscriber.frames.get("video", 0) >= 10, 40, "decoded frames")
+        assert answer_sizes
+        assert min(answer_sizes) > protocol.MAX_FRAME_BYTES
+        assert subscriber.client.closed_with is None
     finally:
         await publisher.close()
         await subscriber.close()

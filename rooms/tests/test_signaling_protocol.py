@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from accounts.models import User
 from rooms.models import Invitation, Meeting, Participant
 from rooms.signaling import protocol
+from rooms.signaling.protocol import ProtocolError
 from rooms.signaling.rate_limit import TokenBucket
 from rooms.tests.signaling_support import (
     SignalingClient,
@@ -550,3 +551,29 @@ async def test_chat_message_is_stored_broadcast_and_in_history() -> None:
     assert [m["id"] for m in joined["chat"]["messages"]] == [message["id"]]
     refused = await second.request_frame("chatMessage", {"clientId": "c-2", "text": "   "})
     assert refused["errorCode"] == "empty_message"
+
+
+def test_a_request_as_large_as_an_awaited_answer_may_be_is_refused_by_its_size() -> None:
+    large = "x" * (protocol.MAX_FRAME_BYTES + 1)
+    request = json.dumps({"request": True, "id": 7, "method": "chat", "data": {"text": large}})
+    response = json.dumps({"response": True, "id": 3, "ok": True, "data": {"sdp": large}})
+    # While an answer is awaited a response that size is read; a request never is.
+    parsed = protocol.parse_frame(response, protocol.MAX_ANSWER_FRAME_BYTES)
+    assert isinstance(parsed, protocol.Response)
+    with pytest.raises(ProtocolError) as refused:
+        protocol.parse_frame(request, protocol.MAX_ANSWER_FRAME_BYTES)
+    assert (refused.value.code, refused.value.request_id) == ("frame_too_big", 7)
+    with pytest.raises(ProtocolError):
+        protocol.parse_frame(response)  # no answer awaited: the ordinary limit
+    with pytest.raises(ProtocolError):
+        protocol.parse_frame(
+            json.dumps(
+                {
+                    "response": True,
+                    "id": 3,
+                    "ok": True,
+                    "data": {"sdp": "x" * protocol.MAX_ANSWER_FRAME_BYTES},
+                }
+            ),
+            protocol.MAX_ANSWER_FRAME_BYTES,
+        )
