@@ -18,8 +18,13 @@ what is measured is negotiation alone. For each publisher:
 - total (from the `produce` request), the offer's size and m-line count.
 
 The baseline, in the same run, is the first publisher's renegotiation (two m-lines): the table
-gives each step's total as a ratio to it. aiortc's viewer stands in for the browser; Chrome's
-own cost per m-line is not measured here (see docs/performance.md).
+gives each step's total as a ratio to it.
+
+Then Chromium (Debian's, through Playwright, in a network namespace of its own with only a
+loopback interface: nothing it tries reaches anything) replays the same offers in order on one
+RTCPeerConnection, as the browser client would have received them: its setRemoteDescription,
+createAnswer and setLocalDescription per offer, and its answer's size (`--no-chromium` skips
+it). The node offers candidates on 127.0.0.1 only.
 
 Prints a table and writes JSON to bench/results/renegotiation-<UTC time>.json.
 """
@@ -45,11 +50,36 @@ sys.path.insert(0, str(REPO))
 RESULTS = REPO / "bench" / "results"
 REPORT_AT = (1, 2, 5, 10, 20, 30, 40, 50, 60, 80, 100)
 
+REPLAY_JS = """
+async (offers) => {
+  const pc = new RTCPeerConnection({iceServers: []});
+  const rows = [];
+  for (const sdp of offers) {
+    const started = performance.now();
+    await pc.setRemoteDescription({type: "offer", sdp});
+    const remote = performance.now();
+    const answer = await pc.createAnswer();
+    const created = performance.now();
+    await pc.setLocalDescription(answer);
+    const local = performance.now();
+    rows.push({
+      set_remote_ms: remote - started,
+      create_answer_ms: created - remote,
+      set_local_ms: local - created,
+      answer_bytes: pc.localDescription.sdp.length,
+    });
+  }
+  pc.close();
+  return rows;
+}
+"""
+
 
 def prepare_environment(work: Path) -> Any:
     os.environ["DATABASE_URL"] = f"sqlite:///{work / 'db.sqlite3'}"
     os.environ["CHANNEL_LAYER_PREFIX"] = f"meet-renegotiation-{os.getpid()}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meet.settings")
+    os.environ["SFU_LISTEN_IPS"] = "127.0.0.1"
     embedded = None
     if not os.environ.get("REDIS_URL"):
         from meet import embedded_redis
@@ -66,7 +96,7 @@ def prepare_environment(work: Path) -> Any:
     return embedded
 
 
-async def run(publishers: int) -> list[dict[str, Any]]:
+async def run(publishers: int) -> tuple[list[dict[str, Any]], list[str]]:
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
     from aiortc.mediastreams import MediaStreamTrack
     from channels.layers import get_channel_layer
@@ -95,6 +125,7 @@ async def run(publishers: int) -> list[dict[str, Any]]:
     offers: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
     pcs: list[Any] = []
     rows: list[dict[str, Any]] = []
+    offers_applied: list[str] = []  # every offer the viewer applied, in order
 
     async def viewer_events() -> None:
         while True:
@@ -124,6 +155,7 @@ async def run(publishers: int) -> list[dict[str, Any]]:
             while True:
                 arrived, offer = await asyncio.wait_for(offers.get(), 60)
                 started = time.perf_counter()
+                offers_applied.append(offer["sdp"])
                 await viewer_pc.setRemoteDescription(
                     RTCSessionDescription(sdp=offer["sdp"], type="offer")
                 )
@@ -148,6 +180,7 @@ async def run(publishers: int) -> list[dict[str, Any]]:
                     "viewer_ms": round(1000 * viewer_s, 1),
                     "answer_ms": round(1000 * answer_s, 1),
                     "total_ms": round(1000 * (done - produced), 1),
+                    "offers_applied": len(offers_applied),
                 }
             )
             print(_row(rows[-1], rows[0]), flush=True)
@@ -156,11 +189,46 @@ async def run(publishers: int) -> list[dict[str, Any]]:
         for pc in [*pcs, viewer_pc]:
             await pc.close()
         await stop_node(node, node_task)
-    return rows
+    return rows, offers_applied
+
+
+def replay_in_chromium(rows: list[dict[str, Any]], offers: list[str]) -> str | None:
+    """Chromium's cost of the same offers, in order, on one connection: added to each row
+    (the offer that completed that publisher's round). Returns why not, where it cannot."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.netns import LoopbackNamespace
+    from tests.e2e.stack import CHROMIUM, launch_chromium
+
+    if not Path(CHROMIUM).exists():
+        return f"no Chromium at {CHROMIUM} (scripts/ensure-chromium.sh)"
+    namespace = LoopbackNamespace.create()
+    if namespace is None:
+        return "no loopback-only network namespace here (needs root, unshare, nsenter)"
+    try:
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright, namespace)
+            try:
+                page = browser.new_page()
+                page.goto("about:blank")
+                timings = page.evaluate(REPLAY_JS, offers)
+            finally:
+                browser.close()
+    finally:
+        namespace.close()
+    for row in rows:
+        step = timings[row["offers_applied"] - 1]
+        row["chromium_ms"] = round(
+            step["set_remote_ms"] + step["create_answer_ms"] + step["set_local_ms"], 1
+        )
+        row["chromium_set_remote_ms"] = round(step["set_remote_ms"], 1)
+        row["chromium_answer_bytes"] = step["answer_bytes"]
+    return None
 
 
 HEADER = (
     "publishers  m-lines  offer KB  offer ms  viewer ms  answer ms  total ms  ÷ first"
+    "  Chromium ms  its answer KB"
 )
 
 
@@ -170,25 +238,36 @@ def _row(row: dict[str, Any], first: dict[str, Any]) -> str:
         f"{row['publishers']:>10}  {row['m_lines']:>7}  {row['offer_bytes'] / 1024:>8.1f}"
         f"  {row['offer_ms']:>8.1f}  {row['viewer_ms']:>9.1f}  {row['answer_ms']:>9.1f}"
         f"  {row['total_ms']:>8.1f}  {ratio:>7.1f}"
+        + (
+            f"  {row['chromium_ms']:>11.1f}  {row['chromium_answer_bytes'] / 1024:>13.1f}"
+            if "chromium_ms" in row
+            else ""
+        )
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--publishers", type=int, default=60)
+    parser.add_argument("--no-chromium", action="store_true", help="skip the Chromium replay")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="meet-renegotiation-"))
     embedded = prepare_environment(work)
     started = datetime.now(UTC)
     try:
         print(HEADER, flush=True)
-        rows = asyncio.run(run(args.publishers))
+        rows, offers = asyncio.run(run(args.publishers))
+        chromium = None if args.no_chromium else replay_in_chromium(rows, offers)
     finally:
         if embedded is not None:
             from meet import embedded_redis
 
             embedded_redis.stop(*embedded)
         shutil.rmtree(work, ignore_errors=True)
+    if args.no_chromium:
+        chromium = "skipped (--no-chromium)"
+    if chromium:
+        print(f"\nChromium: {chromium}")
     print("\nAt the reported sizes:")
     print(HEADER)
     for row in rows:
@@ -204,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
         },
         "viewer": "aiortc",
+        "chromium": chromium or "replayed the offers in order on one connection",
         "baseline": "the first publisher's renegotiation (two m-lines), same run",
         "rows": rows,
     }

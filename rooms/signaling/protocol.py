@@ -17,8 +17,8 @@ from sfu.contract import Source, is_source
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
 # A client's answer to the server's newConsumer offer grows with the meeting: one m-line per
-# remote track, 0.7-1.3 KB each, so 64 KiB is reached at about 25-45 people with camera and
-# microphone (bench/renegotiation.py). While the server waits for an answer a frame may be
+# remote track, 0.64 KB each in Chromium's, so 64 KiB is reached at about 50 people with camera
+# and microphone (bench/renegotiation.py). While the server waits for an answer a frame may be
 # this large; a request that large is still refused.
 MAX_ANSWER_FRAME_BYTES = 1024 * 1024
 MAX_ID_LENGTH = 64
