@@ -160,6 +160,7 @@ class ReceiveTransport:
     def _new_slot(self, pc: RTCPeerConnection, consumer: Consumer) -> SendSlot:
         codec = consumer.producer.codec
         transceiver = pc.addTransceiver(consumer.kind, direction="sendonly")
+        hooks.drop_receive_estimator(transceiver.receiver)
         preferences = [capability_for(codec)]
         if consumer.kind == "video":
             preferences.append(_video_rtx_capability())

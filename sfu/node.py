@@ -20,6 +20,7 @@ from channels.layers import get_channel_layer
 from sfu import ice, registry, selftest
 from sfu.app_settings import app_settings
 from sfu.channel_api import MalformedRequest, error_response, ok_response, parse_request
+from sfu.collection_watch import CollectionWatch
 from sfu.contract import PingReply, SfuMethod
 from sfu.engine import EngineError, MediaEngine
 from sfu.handlers import Data, Handler, media_handlers
@@ -45,12 +46,14 @@ class SfuNodeServer:
         self._stopping = asyncio.Event()
         self._request_tasks: set[asyncio.Task[None]] = set()
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self.collections = CollectionWatch()  # slow garbage collections, logged
 
     # --- life cycle ----------------------------------------------------------------------
     async def run(self) -> None:
         # Fail loudly before registering if the aiortc hooks the forwarder needs have moved.
         await selftest.run_selftest()
         ice.install_listen_ips()
+        self.collections.install()
         await sync_to_async(registry.register_node)(self.name, self.capacity)
         logger.info("SFU node %s listening on channel %s", self.name, self.channel)
         loop = asyncio.get_running_loop()
@@ -63,6 +66,7 @@ class SfuNodeServer:
         receiver.cancel()
         await asyncio.gather(heartbeat, receiver, return_exceptions=True)
         await self.close()
+        self.collections.remove()
         await sync_to_async(registry.mark_stopped)(self.name)
         logger.info("SFU node %s stopped", self.name)
 
