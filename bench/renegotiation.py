@@ -3,8 +3,9 @@ being one receive m-line per remote producer (issue 14 asks whether that holds a
 
     .venv/bin/python bench/renegotiation.py [--publishers 60] [--viewer aiortc]
 
-One SFU node in this process behind the real channel layer (an embedded Redis on a unix socket
-unless REDIS_URL is set; a throwaway SQLite database), one viewer (an aiortc peer connection
+One SFU node (`manage.py runsfu`, its own process, as deployed) behind the real channel layer
+(an embedded Redis on a unix socket unless REDIS_URL is set; a throwaway SQLite database), one
+viewer (an aiortc peer connection
 that answers every offer the node makes, as the browser client does) and N publishers joining
 one after another, each publishing a camera and a microphone whose tracks never yield a frame:
 their m-lines are negotiated and their transports connect, but nothing is encoded or sent, so
@@ -24,7 +25,8 @@ Then Chromium (Debian's, through Playwright, in a network namespace of its own w
 loopback interface: nothing it tries reaches anything) replays the same offers in order on one
 RTCPeerConnection, as the browser client would have received them: its setRemoteDescription,
 createAnswer and setLocalDescription per offer, and its answer's size (`--no-chromium` skips
-it). The node offers candidates on 127.0.0.1 only.
+it). The node offers candidates on 127.0.0.1 only. The node's own slow garbage collections
+(sfu/collection_watch.py: 100 ms or more with its event loop held) are read from its log.
 
 Prints a table and writes JSON to bench/results/renegotiation-<UTC time>.json.
 """
@@ -36,6 +38,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -96,13 +99,12 @@ def prepare_environment(work: Path) -> Any:
     return embedded
 
 
-async def run(publishers: int) -> tuple[list[dict[str, Any]], list[str]]:
+async def run(publishers: int, node_name: str) -> tuple[list[dict[str, Any]], list[str]]:
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
     from aiortc.mediastreams import MediaStreamTrack
     from channels.layers import get_channel_layer
 
-    from sfu import client
-    from sfu.tests.helpers import start_node, stop_node
+    from sfu import client, registry
 
     class Silent(MediaStreamTrack):
         """A track whose sender waits forever for its first frame: an m-line, no media."""
@@ -115,12 +117,12 @@ async def run(publishers: int) -> tuple[list[dict[str, Any]], list[str]]:
             while True:
                 await asyncio.Event().wait()
 
-    node, node_task = await start_node(f"renegotiation-{uuid.uuid4().hex[:6]}")
+    node_channel = registry.channel_for(node_name)
     room = f"room-{uuid.uuid4().hex[:6]}"
     layer = get_channel_layer()
     viewer_id = "viewer"
     viewer_channel = f"bench-viewer.{uuid.uuid4().hex}"
-    viewer_client = client.NodeClient(node.channel, room)
+    viewer_client = client.NodeClient(node_channel, room)
     viewer_pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     offers: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
     pcs: list[Any] = []
@@ -138,7 +140,7 @@ async def run(publishers: int) -> tuple[list[dict[str, Any]], list[str]]:
         await viewer_client.join(viewer_id, viewer_channel, "Viewer")
         for index in range(1, publishers + 1):
             publisher_id = f"publisher-{index}"
-            publisher = client.NodeClient(node.channel, room)
+            publisher = client.NodeClient(node_channel, room)
             await publisher.join(publisher_id, f"bench-pub.{uuid.uuid4().hex}", publisher_id)
             pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
             pcs.append(pc)
@@ -188,8 +190,13 @@ async def run(publishers: int) -> tuple[list[dict[str, Any]], list[str]]:
         events.cancel()
         for pc in [*pcs, viewer_pc]:
             await pc.close()
-        await stop_node(node, node_task)
     return rows, offers_applied
+
+
+def slow_collections(log: str) -> list[float]:
+    """The node's collections that held its loop long (ms), from its log."""
+    found = re.findall(r"garbage collection \(generation \d\) held the event loop (\d+) ms", log)
+    return [float(ms) for ms in found]
 
 
 def replay_in_chromium(rows: list[dict[str, Any]], offers: list[str]) -> str | None:
@@ -255,8 +262,19 @@ def main(argv: list[str] | None = None) -> int:
     embedded = prepare_environment(work)
     started = datetime.now(UTC)
     try:
-        print(HEADER, flush=True)
-        rows, offers = asyncio.run(run(args.publishers))
+        from sfu import registry
+        from tests.e2e.stack import SfuNodeProcess, child_env
+
+        node_name = f"renegotiation-{uuid.uuid4().hex[:6]}"
+        node_log = work / "sfu.log"
+        node = SfuNodeProcess(child_env(os.environ["DATABASE_URL"]), node_log, node_name)
+        node.start(is_live=lambda name: registry.live_nodes().filter(name=name).exists())
+        try:
+            print(HEADER, flush=True)
+            rows, offers = asyncio.run(run(args.publishers, node_name))
+        finally:
+            node.stop()
+        collections = slow_collections(node_log.read_text(errors="replace"))
         chromium = None if args.no_chromium else replay_in_chromium(rows, offers)
     finally:
         if embedded is not None:
@@ -268,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
         chromium = "skipped (--no-chromium)"
     if chromium:
         print(f"\nChromium: {chromium}")
+    print(
+        f"\nThe node's collections that held its loop >= 100 ms: {len(collections)}"
+        + (f", longest {max(collections):.0f} ms" if collections else "")
+    )
     print("\nAt the reported sizes:")
     print(HEADER)
     for row in rows:
@@ -283,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
         },
         "viewer": "aiortc",
+        "node_slow_collections_ms": collections,
         "chromium": chromium or "replayed the offers in order on one connection",
         "baseline": "the first publisher's renegotiation (two m-lines), same run",
         "rows": rows,
