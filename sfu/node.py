@@ -20,7 +20,7 @@ from channels.layers import get_channel_layer
 from sfu import ice, registry, selftest
 from sfu.app_settings import app_settings
 from sfu.channel_api import MalformedRequest, error_response, ok_response, parse_request
-from sfu.collection_watch import CollectionWatch
+from sfu.collection_watch import CollectionWatch, freeze_start_up, thaw
 from sfu.contract import PingReply, SfuMethod
 from sfu.engine import EngineError, MediaEngine
 from sfu.handlers import Data, Handler, media_handlers
@@ -54,6 +54,7 @@ class SfuNodeServer:
         await selftest.run_selftest()
         ice.install_listen_ips()
         self.collections.install()
+        freeze_start_up()
         await sync_to_async(registry.register_node)(self.name, self.capacity)
         logger.info("SFU node %s listening on channel %s", self.name, self.channel)
         loop = asyncio.get_running_loop()
@@ -67,6 +68,7 @@ class SfuNodeServer:
         await asyncio.gather(heartbeat, receiver, return_exceptions=True)
         await self.close()
         self.collections.remove()
+        thaw()
         await sync_to_async(registry.mark_stopped)(self.name)
         logger.info("SFU node %s stopped", self.name)
 

@@ -58,3 +58,14 @@ async def test_a_viewers_video_slots_hold_no_receive_estimator_and_a_publishers_
         await alice.close()
         await bob.close()
         await stop_node(node, task)
+
+
+def test_start_up_objects_are_kept_out_of_later_collections_until_the_node_stops() -> None:
+    from sfu.collection_watch import freeze_start_up, thaw
+
+    try:
+        freeze_start_up()
+        assert gc.get_freeze_count() > 10_000  # Django, aiortc, PyAV and the test's own
+    finally:
+        thaw()
+    assert gc.get_freeze_count() == 0
