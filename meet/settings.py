@@ -230,6 +230,10 @@ CACHES = {
 _from_environment("ROOMS_JOIN_GUESS_RATE", env.str)
 # Days an instant meeting's link keeps working after its last call (or its creation).
 _from_environment("ROOMS_INSTANT_MEETING_EXPIRY_DAYS", env.int)
+# Seconds a request to join waits for a host before it times out (the lobby).
+_from_environment("ROOMS_LOBBY_WAIT_SECONDS", env.float)
+# Seconds after a call ends before its attendance report is e-mailed to the host and co-hosts.
+_from_environment("ROOMS_ATTENDANCE_REPORT_DELAY_SECONDS", env.float)
 # How often each call connection refreshes its presence row (Participant.last_seen_at): one
 # UPDATE per connection. A participant silent for three periods is taken for gone (its web
 # process died) by the beat sweep (every 30 s), which so makes it leave after the crash.

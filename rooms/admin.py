@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from rooms import admin_attendance  # noqa: F401  (registers the read-only attendance)
 from rooms.admin_moderation import MeetingModerationAdminMixin
 from rooms.models import Invitation, Meeting, ReminderDelivery
 

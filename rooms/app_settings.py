@@ -30,6 +30,12 @@ class RoomsSettings:
         return int(getattr(settings, "ROOMS_INSTANT_MEETING_EXPIRY_DAYS", 365))
 
     @property
+    def LOBBY_WAIT_SECONDS(self) -> float:
+        """Seconds a request to join ("Ask to join") waits for a host's answer before it times
+        out and the person is told nobody responded (as Meet's, about 10 minutes)."""
+        return float(getattr(settings, "ROOMS_LOBBY_WAIT_SECONDS", 600.0))
+
+    @property
     def PRESENCE_HEARTBEAT_SECONDS(self) -> float:
         """Seconds between a call connection's refreshes of its presence row; a participant
         silent for three of them is made to leave by the beat sweep."""
@@ -45,6 +51,13 @@ class RoomsSettings:
     def SIGNALING_RECONNECT_GRACE_SECONDS(self) -> float:
         """Seconds a participant whose socket dropped stays present, waiting for a reconnect."""
         return float(getattr(settings, "SIGNALING_RECONNECT_GRACE_SECONDS", 20.0))
+
+    @property
+    def ATTENDANCE_REPORT_DELAY_SECONDS(self) -> float:
+        """Seconds after a call's end (its last person left, or it was ended for all) before
+        its attendance report is e-mailed to the host and co-hosts; a call started again
+        meanwhile (someone rejoined) sends it at its own end instead."""
+        return float(getattr(settings, "ROOMS_ATTENDANCE_REPORT_DELAY_SECONDS", 120.0))
 
     @property
     def SIGNALING_RATE_PER_SECOND(self) -> float:

@@ -52,6 +52,11 @@ SCREENS: dict[str, EndScreen] = {
         EndScreen(
             "denied", "You can't join this call", "Someone in the call denied your request to join."
         ),
+        EndScreen(
+            "lobby_timeout",
+            "No one responded to your request to join",
+            "Nobody in the call let you in. You can ask again, or try again later.",
+        ),
         EndScreen("not_allowed", "You can't join this call", "This meeting is not open to you."),
         EndScreen("signed_out", "You're signed out", "Sign in again to join."),
         EndScreen(

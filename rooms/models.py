@@ -85,6 +85,8 @@ class Meeting(models.Model):
         max_length=16, choices=Access.choices, default=Access.SIGNED_IN
     )
     locked = models.BooleanField(default=False)
+    # The host's "Let people send reactions" switch (rooms.together.set_reactions_enabled).
+    reactions_enabled = models.BooleanField(default=True)
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.SCHEDULED, db_index=True
     )
@@ -339,9 +341,15 @@ class LobbyRequest(models.Model):
     """Someone waiting to be let in ("Ask to join"), and what a moderator decided."""
 
     class State(models.TextChoices):
+        """WAITING until a moderator decides (ADMITTED, DENIED), the person withdraws it
+        (CANCELLED: "Cancel", or their waiting tab closed) or nobody answers within
+        ROOMS_LOBBY_WAIT_SECONDS (EXPIRED). "End meeting for all" denies the waiting ones."""
+
         WAITING = "waiting", "Waiting"
         ADMITTED = "admitted", "Admitted"
         DENIED = "denied", "Denied"
+        CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Timed out"
 
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="lobby_requests")
     user = models.ForeignKey(
@@ -408,6 +416,9 @@ class Participant(models.Model):
     last_seen_at = models.DateTimeField(default=timezone.now)
     disconnected_at = models.DateTimeField(null=True, blank=True)
     left_at = models.DateTimeField(null=True, blank=True)
+    # When this peer raised its hand (None: not raised). Present rows with it set, in this
+    # order, are the meeting's hand queue; written only by rooms.together.
+    hand_raised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["joined_at", "pk"]
@@ -437,3 +448,108 @@ class Participant(models.Model):
     @property
     def is_present(self) -> bool:
         return self.left_at is None
+
+
+# --- attendance (rooms.attendance) ---------------------------------------------------------
+
+
+class AttendanceSession(models.Model):
+    """One stay of one browser tab in a meeting's call, kept after the call: the attendance
+    record (rooms.attendance reads it into the host's report).
+
+    Opened when presence lets the tab in (rooms.presence.enter) and closed when its
+    Participant row leaves, however it leaves: a leave, a removal, the end of the call for all,
+    the reconnect grace period running out, or the presence sweep after a crash. A reconnect
+    within the grace period resumes the same Participant row, so it continues the same session.
+    Written only by rooms.attendance.
+    """
+
+    class Browser(models.TextChoices):
+        """The browser family, read from the User-Agent (rooms.attendance.browser_family)."""
+
+        CHROME = "chrome", "Chrome"
+        EDGE = "edge", "Edge"
+        FIREFOX = "firefox", "Firefox"
+        SAFARI = "safari", "Safari"
+        OPERA = "opera", "Opera"
+        OTHER = "other", "Other"
+
+    meeting = models.ForeignKey(
+        Meeting, on_delete=models.CASCADE, related_name="attendance_sessions"
+    )
+    # Which occurrence (a recurring meeting's), or which call (an instant meeting's), this
+    # stay belongs to: the report is per occurrence. A one-off scheduled meeting's start.
+    occurrence_start = models.DateTimeField()
+    # The presence row it follows while the tab is in the call.
+    participant = models.ForeignKey(
+        Participant,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="attendance_sessions",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="attendance_sessions",
+    )
+    # The signed-in person's address when they joined (kept if the account goes).
+    email = models.EmailField(blank=True, default="")
+    # A guest's stable, non-secret id (as Participant.guest_key); empty for users.
+    guest_key = models.CharField(max_length=64, blank=True, default="")
+    is_guest = models.BooleanField(default=False)
+    display_name = models.CharField(max_length=100)
+    role = models.CharField(
+        max_length=16, choices=Participant.Role.choices, default=Participant.Role.PARTICIPANT
+    )
+    browser = models.CharField(max_length=16, choices=Browser.choices, default=Browser.OTHER)
+    joined_at = models.DateTimeField(default=timezone.now)
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["joined_at", "pk"]
+        indexes = [
+            models.Index(fields=["meeting", "occurrence_start"], name="attendance_occurrence_idx"),
+            models.Index(
+                fields=["meeting"],
+                condition=Q(left_at__isnull=True),
+                name="attendance_open_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} in {self.meeting_id} at {self.joined_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.left_at is None:
+            return None
+        return self.left_at - self.joined_at
+
+
+class AttendanceReportDelivery(models.Model):
+    """The attendance report of one occurrence, claimed (inserted) before it is e-mailed to the
+    host and co-hosts: the unique constraint makes it go out once per occurrence, whatever
+    number of last-leaves, ends for all and retried tasks ask for it."""
+
+    meeting = models.ForeignKey(
+        Meeting, on_delete=models.CASCADE, related_name="attendance_reports"
+    )
+    occurrence_start = models.DateTimeField()
+    claimed_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-occurrence_start"]
+        verbose_name_plural = "attendance report deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meeting", "occurrence_start"],
+                name="rooms_attendance_report_once_per_occurrence",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"attendance report {self.meeting_id} {self.occurrence_start:%Y-%m-%d %H:%M}"

@@ -1,4 +1,5 @@
-"""Moderation of a meeting: mute, remove and re-admit, lock, the lobby, end for everyone.
+"""Moderation of a meeting: mute, remove and re-admit, lock, who may ask to join (guests),
+the lobby, end for everyone.
 
 The signaling consumer (in the call) and the admin actions both call these functions; neither
 holds any moderation logic of its own. Each function checks first that the actor may moderate the
@@ -14,6 +15,7 @@ browser session, never the raw session key) to remember a removal or an admissio
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.core.cache import cache
@@ -22,8 +24,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from rooms import access, presence, services
+from rooms import access, attendance, presence, services
 from rooms.access import Actor
+from rooms.app_settings import app_settings
 from rooms.events import MODERATORS, send_after_commit
 from rooms.models import LobbyRequest, Meeting, Participant, Removal
 
@@ -228,6 +231,49 @@ def set_locked(actor: Actor, meeting: Meeting, locked: bool) -> Meeting:
     return meeting
 
 
+# --- who may ask to join -------------------------------------------------------------------
+
+
+def guests_may_ask(meeting: Meeting) -> bool:
+    """Whether people without an account may ask to join ("Anyone with the link can ask to
+    join"): the meeting's access policy (rooms.access.join_decision) sends them to the lobby."""
+    return meeting.access_policy == Meeting.Access.GUESTS
+
+
+def set_guest_access(actor: Actor, meeting: Meeting, allowed: bool) -> Meeting:
+    """The host control "Let guests ask to join", as in Meet's host controls: the meeting's
+    access policy becomes "guests with the link" (signed-in people enter, guests ask to join)
+    or "anyone signed in with the link". A meeting for invited people only keeps its policy
+    (ModerationError `invitees_only`: change it on the meeting's edit page), so that the switch
+    never opens it to everyone signed in. Turning guests off turns away the guests waiting now
+    ("lobbyDenied"): the policy would refuse their join anyway. Sends "guestAccessChanged"
+    {allowed} to the room when it changes."""
+    moderator, _role = check_moderator(actor, meeting)
+    if not isinstance(allowed, bool):
+        raise ModerationError("allowed must be true or false.", code="invalid_allowed")
+    _check_not_ended(meeting)
+    policy = Meeting.Access.GUESTS if allowed else Meeting.Access.SIGNED_IN
+    with transaction.atomic():
+        current = Meeting.objects.select_for_update().get(pk=meeting.pk)
+        if current.access_policy == Meeting.Access.INVITEES:
+            raise ModerationError(
+                "This meeting is for invited people only; change who may join on its page.",
+                code="invitees_only",
+            )
+        if current.access_policy != policy:
+            current.access_policy = policy
+            current.save(update_fields=["access_policy", "updated_at"])
+            send_after_commit(meeting.code, "guestAccessChanged", {"allowed": allowed})
+            if not allowed:
+                waiting_guests = current.lobby_requests.select_for_update().filter(
+                    state=LobbyRequest.State.WAITING, user=None
+                )
+                for request in waiting_guests:
+                    _settle(request, LobbyRequest.State.DENIED, "lobbyDenied", moderator)
+    meeting.access_policy = policy
+    return meeting
+
+
 # --- lobby --------------------------------------------------------------------------------
 
 
@@ -257,14 +303,17 @@ def request_entry(
         something changed, and at most KNOCK_NOTICES_PER_WINDOW times per window, so a looping
     client cannot flood the host with knocks."""
     _check_identity(user, guest_key)
-    _check_not_ended(meeting)
     _check_peer_id(peer_id)
     if not isinstance(display_name, str) or not display_name.strip():
         raise ModerationError("Enter your name to ask to join.", code="invalid_display_name")
     name = display_name.strip()[:MAX_DISPLAY_NAME_LENGTH]
     identity = {"user": user} if user is not None else {"user": None, "guest_key": guest_key}
     with transaction.atomic():
-        Meeting.objects.select_for_update().filter(pk=meeting.pk).first()
+        current = Meeting.objects.select_for_update().filter(pk=meeting.pk).first()
+        # An instant (or recurring) meeting's ended call was only its latest: a guest may ask
+        # to join the next one. A one-off scheduled meeting that ended is over.
+        if current is None or access.only_moderators_may_restart(current):
+            raise ModerationError("The meeting has ended.", code="meeting_ended")
         request = (
             LobbyRequest.objects.filter(
                 meeting=meeting, state=LobbyRequest.State.WAITING, **identity
@@ -316,7 +365,9 @@ def lobby_request_in_meeting(meeting: Meeting, request_id: object) -> LobbyReque
 
 
 def waiting_requests(meeting: Meeting) -> list[LobbyRequest]:
-    """Who is waiting now, oldest first (a moderator joining late is shown them)."""
+    """Who is waiting now, oldest first (a moderator joining late, or reloading, is shown
+    them: requests are kept in the database, not in any connection)."""
+    expire_stale_requests(meeting)
     return list(meeting.lobby_requests.filter(state=LobbyRequest.State.WAITING).order_by("pk"))
 
 
@@ -343,23 +394,79 @@ def _decide(actor: Actor, request: LobbyRequest, state: str, event: str) -> Lobb
                 f"This request was already {current.get_state_display().lower()}.",
                 code="already_decided",
             )
-        current.state = state
-        current.decided_by = moderator
-        current.decided_at = timezone.now()
-        current.save(update_fields=["state", "decided_by", "decided_at"])
         if state == LobbyRequest.State.ADMITTED:
             Removal.objects.filter(
                 meeting=meeting, user=current.user, guest_key=current.guest_key
             ).delete()
-        payload = {"requestId": current.pk}
-        send_after_commit(meeting.code, event, payload, target_peer_id=current.peer_id)
-        send_after_commit(
-            meeting.code,
-            "lobbyResolved",
-            {"request": lobby_request_dict(current)},
-            audience=MODERATORS,
-        )
+        _settle(current, state, event, moderator)
     return current
+
+
+def _settle(request: LobbyRequest, state: str, event: str | None, by: User | None) -> None:
+    """Move a waiting request (locked by the caller) to its final `state`; after the commit the
+    waiting peer gets `event` {requestId} (None: nothing, it withdrew the request itself) and
+    the moderators "lobbyResolved" {request}, which takes the knock off their notice and list."""
+    request.state = state
+    request.decided_by = by
+    request.decided_at = timezone.now()
+    request.save(update_fields=["state", "decided_by", "decided_at"])
+    code = request.meeting.code
+    if event is not None:
+        send_after_commit(code, event, {"requestId": request.pk}, target_peer_id=request.peer_id)
+    send_after_commit(
+        code, "lobbyResolved", {"request": lobby_request_dict(request)}, audience=MODERATORS
+    )
+
+
+def _waiting_request_of_peer(
+    meeting: Meeting, request_id: int, peer_id: str
+) -> LobbyRequest | None:
+    """The waiting request `request_id`, locked, if the tab `peer_id` is the one waiting on it
+    (a second tab of the same person that knocked since holds it now)."""
+    return (
+        LobbyRequest.objects.select_for_update()
+        .filter(meeting=meeting, pk=request_id, peer_id=peer_id, state=LobbyRequest.State.WAITING)
+        .first()
+    )
+
+
+def withdraw_entry(meeting: Meeting, request_id: int, *, peer_id: str) -> LobbyRequest | None:
+    """The person waiting withdraws their request ("Cancel", or their waiting tab closed): it
+    is cancelled and the moderators' notice of it goes ("lobbyResolved"). No actor: the
+    consumer names the request its own connection filed (by id and the tab's peer id). None
+    when it was no longer waiting (decided, timed out, or taken over by another tab)."""
+    with transaction.atomic():
+        request = _waiting_request_of_peer(meeting, request_id, peer_id)
+        if request is None:
+            return None
+        _settle(request, LobbyRequest.State.CANCELLED, None, None)
+    return request
+
+
+def expire_entry(meeting: Meeting, request_id: int, *, peer_id: str) -> LobbyRequest | None:
+    """Nobody answered within ROOMS_LOBBY_WAIT_SECONDS: the request times out, the waiting peer
+    gets "lobbyTimedOut" {requestId} and the moderators "lobbyResolved". None when it was no
+    longer waiting."""
+    with transaction.atomic():
+        request = _waiting_request_of_peer(meeting, request_id, peer_id)
+        if request is None:
+            return None
+        _settle(request, LobbyRequest.State.EXPIRED, "lobbyTimedOut", None)
+    return request
+
+
+def lobby_wait_seconds() -> float:
+    return app_settings.LOBBY_WAIT_SECONDS
+
+
+def expire_stale_requests(meeting: Meeting) -> int:
+    """Waiting requests older than the wait (plus a minute) whose connection is gone without
+    withdrawing them (its web process died): timed out, without events (nobody waits on them).
+    Called before the waiting list is read, so a host never sees such a knock."""
+    cutoff = timezone.now() - timedelta(seconds=lobby_wait_seconds() + 60)
+    return meeting.lobby_requests.filter(
+        state=LobbyRequest.State.WAITING, requested_at__lt=cutoff
+    ).update(state=LobbyRequest.State.EXPIRED, decided_at=timezone.now())
 
 
 def is_admitted(meeting: Meeting, *, user: User | None = None, guest_key: str = "") -> bool:
@@ -390,9 +497,19 @@ def end_meeting(actor: Actor, meeting: Meeting) -> Meeting:
         if current.status != Meeting.Status.LIVE:
             return current
         current = services.mark_ended(current)
-        current.lobby_requests.filter(state=LobbyRequest.State.WAITING).update(
+        # Everyone's attendance ends now, tabs whose web process died included; the report
+        # goes out (rooms.attendance).
+        attendance.end_for_all(current)
+        waiting = list(
+            current.lobby_requests.select_for_update().filter(state=LobbyRequest.State.WAITING)
+        )
+        current.lobby_requests.filter(pk__in=[r.pk for r in waiting]).update(
             state=LobbyRequest.State.DENIED, decided_by=moderator, decided_at=timezone.now()
         )
         send_after_commit(current.code, "meetingEnded", {})
+        # Those asking to join are not in the call: each waiting tab is told the meeting ended
+        # (its consumer then closes with 4410), so nobody is left asking an empty room.
+        for request in waiting:
+            send_after_commit(current.code, "meetingEnded", {}, target_peer_id=request.peer_id)
     meeting.status, meeting.ended_at = current.status, current.ended_at
     return current

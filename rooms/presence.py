@@ -15,6 +15,9 @@ consumer): its rows would stay present forever. So every open connection refresh
 (`sweep_abandoned`) makes present rows that nobody has refreshed for SILENT_HEARTBEATS periods,
 and disconnected rows whose grace period ended with nobody left to end it, leave the same way.
 
+Every row's stay is kept as attendance (rooms.attendance): opened by `enter` (continued by a
+resume), closed with the row however it leaves, and the report queued when the call is over.
+
 The synchronous functions use the ORM: async callers go through database_sync_to_async.
 """
 
@@ -35,7 +38,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from rooms import events, services
+from rooms import attendance, events, services
 from rooms.app_settings import app_settings
 from rooms.models import Meeting, Participant
 from rooms.sfu_gateway import SfuGateway, SfuUnavailable
@@ -164,11 +167,13 @@ def enter(
     display_name: str,
     role: str,
     channel_name: str,
+    user_agent: str = "",
 ) -> Entry:
     """Make the peer present on this connection, resuming it if it is already present.
 
     The meeting row is locked for the check-and-insert so two tabs joining at once agree on
-    who was first, and the partial unique constraint backs the one-row-per-peer rule.
+    who was first, and the partial unique constraint backs the one-row-per-peer rule. The
+    attendance record (rooms.attendance) opens, or continues on a resume, with the row.
     """
     with transaction.atomic():
         Meeting.objects.select_for_update().filter(pk=meeting.pk).first()
@@ -197,6 +202,7 @@ def enter(
                     "last_seen_at",
                 ]
             )
+            attendance.resume_session(existing, user_agent)
             return Entry(existing, resumed=True, replaced_channel=replaced, first=False)
         first = not _present(meeting.pk).exists()
         participant = Participant.objects.create(
@@ -209,6 +215,7 @@ def enter(
             role=role,
             channel_name=channel_name,
         )
+        attendance.open_session(participant, user_agent)
     if first:
         _change_call_status(meeting, services.mark_live)
     return Entry(participant, resumed=False, replaced_channel=None, first=first)
@@ -227,11 +234,14 @@ def heartbeat(meeting_id: int, peer_id: str, channel_name: str) -> Liveness:
 
 
 def rename(meeting_id: int, peer_id: str, channel_name: str, display_name: str) -> bool:
-    return bool(
+    renamed = bool(
         _present(meeting_id)
         .filter(peer_id=peer_id, channel_name=channel_name)
         .update(display_name=display_name)
     )
+    if renamed:
+        attendance.renamed(meeting_id, peer_id, display_name)
+    return renamed
 
 
 def mark_disconnected(meeting_id: int, peer_id: str, channel_name: str) -> bool:
@@ -261,7 +271,7 @@ def leave(
         condition &= Q(channel_name=channel_name)
     if only_if_disconnected:
         condition &= Q(disconnected_at__isnull=False)
-    return _leave_where(meeting, lambda: condition)
+    return _leave_where(meeting, lambda: condition, silent_after=None)
 
 
 def abandoned_participants(
@@ -289,6 +299,7 @@ def leave_abandoned(
             Q(pk=participant.pk)
             & _abandoned(heartbeat_seconds=heartbeat_seconds, grace_seconds=grace_seconds)
         ),
+        silent_after=_silent_after(heartbeat_seconds),
     )
 
 
@@ -304,6 +315,7 @@ def expire_abandoned(meeting: Meeting, grace: float, heartbeat: float) -> list[s
         peer_ids = list(rows.values_list("peer_id", flat=True))
         if peer_ids:
             rows.filter(peer_id__in=peer_ids).update(left_at=timezone.now())
+            attendance.close_departed(meeting.pk, silent_after=_silent_after(heartbeat))
     return peer_ids
 
 
@@ -318,17 +330,34 @@ def _abandoned(*, heartbeat_seconds: float, grace_seconds: float) -> Q:
     return connected_but_silent | Q(disconnected_at__lt=unattended_since)
 
 
-def _leave_where(meeting: Meeting, condition: Callable[[], Q]) -> Departure:
+def _leave_where(
+    meeting: Meeting, condition: Callable[[], Q], *, silent_after: dt.timedelta | None
+) -> Departure:
     """The present rows of `meeting` matching `condition()` (built under the meeting's lock)
     leave; the meeting ends if nobody is left. The lock makes concurrent leaves agree on who
-    was last, and the update's own WHERE makes a leave that lost a race a no-op."""
+    was last, and the update's own WHERE makes a leave that lost a race a no-op.
+    `silent_after`: set for rows let go as abandoned (their attendance ends at their last
+    heartbeat)."""
+    closed: set[dt.datetime] = set()
     with transaction.atomic():
         Meeting.objects.select_for_update().filter(pk=meeting.pk).first()
         left = bool(_present(meeting.pk).filter(condition()).update(left_at=timezone.now()))
         last = left and not _present(meeting.pk).exists()
+        if left:
+            # The attendance record closes with the rows (rooms.attendance).
+            closed = attendance.close_departed(meeting.pk, silent_after=silent_after)
     if last:
         _change_call_status(meeting, services.mark_ended)
+        try:
+            attendance.call_over(meeting, closed)  # the report e-mail, once the call is over
+        except Exception:
+            logger.exception("queueing the attendance report failed for meeting %s", meeting.pk)
     return Departure(left=left, last=last)
+
+
+def _silent_after(heartbeat: float) -> dt.timedelta:
+    """How long a connection is silent before it is taken for gone (see `_abandoned`)."""
+    return dt.timedelta(seconds=heartbeat * SILENT_HEARTBEATS)
 
 
 def _same_person(participant: Participant, user: User | None, guest_key: str) -> bool:

@@ -1,16 +1,19 @@
-"""Celery tasks of the meetings domain: calendar emails (rooms.emails.send_calendar_email,
-imported here so that the worker's autodiscovery registers it), the reminder beat, the
-presence sweep and the expiry of unused instant-meeting links."""
+"""Celery tasks of the meetings domain: calendar emails (rooms.emails.send_calendar_email) and
+attendance reports (rooms.attendance.send_attendance_report), imported here so that the
+worker's autodiscovery registers them, the reminder beat, the presence sweep and the expiry of
+unused instant-meeting links."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from rooms import presence, reminders, services
+from rooms.attendance import send_attendance_report
 from rooms.emails import send_calendar_email
 
 __all__ = [
     "expire_unused_meeting_links",
+    "send_attendance_report",
     "send_calendar_email",
     "send_due_reminders",
     "sweep_abandoned_participants",

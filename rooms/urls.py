@@ -18,6 +18,11 @@ urlpatterns = [
     re_path(rf"^meetings/(?P<code>{JOIN_CODE_REGEX})/cancel$", views.cancel, name="cancel"),
     re_path(rf"^meetings/(?P<code>{JOIN_CODE_REGEX})/respond$", views.respond, name="respond"),
     re_path(rf"^meetings/(?P<code>{JOIN_CODE_REGEX})/invite\.ics$", views.ics, name="ics"),
+    re_path(
+        rf"^meetings/(?P<code>{JOIN_CODE_REGEX})/attendance\.csv$",
+        views.attendance_csv,
+        name="attendance_csv",
+    ),
     path("rsvp/<str:token>/", views.rsvp, name="rsvp"),
     re_path(
         r"^calendar/(?P<token>[A-Za-z0-9_-]{1,64})\.ics$", views.calendar_feed, name="calendar_feed"

@@ -24,7 +24,7 @@ from django_ratelimit.core import is_ratelimited
 
 from accounts.models import User
 from chat import services as chat_services
-from rooms import access, calendar, end_states, selectors, services
+from rooms import access, attendance, calendar, end_states, selectors, services
 from rooms.app_settings import app_settings
 from rooms.emails import invitation_from_token
 from rooms.forms import CancelForm, MeetingForm, RsvpForm, time_zone_names
@@ -156,6 +156,8 @@ def detail(request: HttpRequest, code: str) -> HttpResponse:
         # None for a repeating meeting: the page links the .ics for Outlook instead.
         "outlook_url": calendar.outlook_calendar_url(meeting, request),
         **chat_services.transcript_context(request.user, meeting),
+        # The host's and co-hosts' attendance report (rooms.attendance), ?occurrence= picks one.
+        **attendance.page_context(request.user, meeting, request.GET.get("occurrence")),
     }
     return render(request, "rooms/detail.html", context)
 
@@ -253,6 +255,25 @@ def ics(request: HttpRequest, code: str) -> HttpResponse:
         content_type="text/calendar; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{meeting.code}.ics"'
+    return response
+
+
+@guarded
+@login_required
+@require_GET
+def attendance_csv(request: HttpRequest, code: str) -> HttpResponse:
+    """The attendance report of one occurrence (?occurrence=, the latest by default) as CSV:
+    the host and co-hosts only (403 for others who may see the meeting, 404 for the rest)."""
+    meeting = _viewable_meeting(request, code)
+    if not attendance.can_see_report(request.user, meeting):
+        raise PermissionDenied("Only the host and co-hosts see who attended.")
+    start = attendance.chosen_occurrence(meeting, request.GET.get("occurrence"))
+    if start is None:
+        raise Http404("Nobody attended that occurrence.")
+    report = attendance.report(meeting, start)
+    response = HttpResponse(attendance.report_csv(report), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{attendance.csv_filename(report)}"'
+    response["Cache-Control"] = "private, no-store"
     return response
 
 

@@ -67,6 +67,16 @@ class ConnectionContext:
         return self.socket.channel_name
 
     @property
+    def user_agent(self) -> str:
+        """The browser's User-Agent header, from the WebSocket's handshake ("" if none): the
+        attendance record notes the browser family (rooms.attendance.browser_family)."""
+        scope = getattr(self.socket, "scope", None) or {}
+        for name, value in scope.get("headers", ()):
+            if name == b"user-agent":
+                return bytes(value).decode("latin-1")[:512]
+        return ""
+
+    @property
     def guest_key_if_guest(self) -> str:
         """The guest key where the domain names a guest by it; "" for a signed-in user."""
         return "" if self.user is not None else self.guest_key

@@ -2,8 +2,10 @@
 heartbeat), rename, and leave — now, or after the reconnect grace period when the socket drops.
 
     connected --join--> joined --leave--> connected (may join again)
-        \\--join refused (lobby, lock, removal)--> connected
-    any --socket closed / removed / ended / replaced--> closed
+        \\--join refused (lock, removal)--> connected
+        \\--join refused: lobby--> waiting (connected, with a knock) --admitted: join--> joined
+              waiting --cancelKnock / denied / timed out--> connected (may ask again)
+    any --socket closed / removed / ended / replaced--> closed (a waiting knock is withdrawn)
 
 Who is present is rooms.presence's; who may enter is rooms.signaling.admission's; this module
 only puts them together for one connection, with the SFU join in between.
@@ -16,9 +18,11 @@ import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from chat import services as chat
-from rooms import access, events, moderation, presence
+from rooms import access, events, moderation, presence, together
+from rooms.models import Meeting
 from rooms.signaling import admission as admission_policy
 from rooms.signaling import node_watch, protocol, shapes
 from rooms.signaling.context import ConnectionContext, RequestHandler, State
@@ -37,6 +41,9 @@ class Membership:
         self.media = media
         self._heartbeat: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
+        # The lobby request this connection waits on (its id), and the timer that times it out.
+        self._knock_id: int | None = None
+        self._knock_timer: asyncio.Task[None] | None = None
         # The consumer makes the connection in its own task (connect). Whatever ends that task,
         # disconnect or not (an exception out of the consumer, a cancelled instance), ends the
         # heartbeat with it (a row is refreshed only while its connection really lives), and
@@ -51,6 +58,7 @@ class Membership:
     def handlers(self) -> dict[str, RequestHandler]:
         return {
             "join": self._join,
+            "cancelKnock": self._cancel_knock,
             "leave": self._leave,
             "changeDisplayName": self._change_display_name,
         }
@@ -89,9 +97,11 @@ class Membership:
                 display_name=display_name,
                 role=context.role,
                 channel_name=context.channel_name,
+                user_agent=context.user_agent,
             )
         except presence.PeerIdTaken:
             raise ProtocolError("peer_id_taken", "Another participant uses this peerId.") from None
+        self._forget_knock()  # admitted (or let in otherwise): no longer waiting
         if entry.replaced_channel:
             await events.send_to_channel(
                 entry.replaced_channel, {"type": REPLACED_MESSAGE_TYPE, "peer_id": peer_id}
@@ -125,6 +135,8 @@ class Membership:
             )
         peers = await database_sync_to_async(presence.present_participants)(context.meeting.pk)
         recent_chat = await database_sync_to_async(_recent_chat)(context)
+        # Raised hands (the queue) and reactions (on or off, which): rooms.together.
+        together_state = await database_sync_to_async(together.call_state)(context.meeting)
         response = {
             "protocolVersion": protocol.PROTOCOL_VERSION,
             "peerId": peer_id,
@@ -139,7 +151,11 @@ class Membership:
             "iceServers": shapes.ice_servers_for_browsers(),
             # Publish the camera as simulcast layers (docs/protocol.md, "Simulcast").
             "simulcast": sfu_settings.SIMULCAST,
+            # The host controls' state, as the meeting is now (later changes: meetingLocked,
+            # guestAccessChanged).
+            "meeting": await database_sync_to_async(_meeting_state)(context),
             "chat": {"messages": recent_chat},
+            **together_state,
             # The participant was still present (a reconnect inside the grace period): the
             # others saw no peerClosed/newPeer. Media always starts afresh: the SFU's join
             # replaced the old media session, so the client publishes again.
@@ -167,16 +183,76 @@ class Membership:
 
     async def _knock(self, peer_id: str, display_name: str) -> None:
         """The lobby: the person asks to enter and waits on this connection for
-        "lobbyAdmitted" (then joins again) or "lobbyDenied"."""
+        "lobbyAdmitted" (then joins again), "lobbyDenied" or "lobbyTimedOut" (after
+        ROOMS_LOBBY_WAIT_SECONDS), or withdraws ("cancelKnock", or the socket closes)."""
         context = self.context
+        if self._knock_id is not None and context.peer_id not in (None, peer_id):
+            await self._withdraw_knock()  # knocking again as another tab id: the old one goes
         context.peer_id = peer_id  # so that lobby events targeted at this peer reach us
-        await database_sync_to_async(moderation.request_entry)(
+        request = await database_sync_to_async(moderation.request_entry)(
             context.meeting,
             display_name=display_name,
             peer_id=peer_id,
             user=context.user,
             guest_key=context.guest_key_if_guest,
         )
+        if request.pk == self._knock_id and self._knock_timer is not None:
+            return  # the same knock again (a retried join): its timer runs already
+        self._forget_knock()
+        self._knock_id = request.pk
+        waited = (timezone.now() - request.requested_at).total_seconds()
+        delay = max(0.0, moderation.lobby_wait_seconds() - waited)
+        self._knock_timer = asyncio.get_running_loop().create_task(
+            self._time_out_knock(request.pk, peer_id, delay)
+        )
+
+    async def _time_out_knock(self, request_id: int, peer_id: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if self._knock_id != request_id:
+            return
+        self._knock_id = None
+        try:
+            await database_sync_to_async(moderation.expire_entry)(
+                self.context.meeting, request_id, peer_id=peer_id
+            )
+        except Exception:
+            logger.exception("timing out lobby request %s failed", request_id)
+
+    def lobby_answered(self, request_id: object) -> None:
+        """The waiting peer was answered (admitted, denied, timed out, or the meeting ended):
+        stop waiting; an admitted person's next join goes ahead."""
+        if request_id is None or request_id == self._knock_id:
+            self._forget_knock()
+
+    def _forget_knock(self) -> None:
+        self._knock_id = None
+        timer = self._knock_timer
+        if timer is not None and not timer.done() and timer is not asyncio.current_task():
+            timer.cancel()
+        self._knock_timer = None
+
+    async def _withdraw_knock(self) -> bool:
+        """Withdraw this connection's waiting request, if any: the moderators' notice goes."""
+        request_id, peer_id = self._knock_id, self.context.peer_id
+        self._forget_knock()
+        if request_id is None or peer_id is None:
+            return False
+        withdrawn = await database_sync_to_async(moderation.withdraw_entry)(
+            self.context.meeting, request_id, peer_id=peer_id
+        )
+        return withdrawn is not None
+
+    async def _cancel_knock(self, request: Request) -> dict[str, Any]:
+        """The person cancels ("Cancel") while asking to be let in: the request is withdrawn.
+        The socket stays open and may ask again (join)."""
+        context = self.context
+        if context.state is State.JOINED:
+            raise ProtocolError("already_joined", "This connection has already joined.")
+        if self._knock_id is None:
+            raise ProtocolError("not_waiting", "There is no request to join to cancel.")
+        await self._withdraw_knock()
+        context.peer_id = None
+        return {}
 
     # --- staying ----------------------------------------------------------------------------
     def _start_heartbeat(self, peer_id: str) -> None:
@@ -280,6 +356,13 @@ class Membership:
         self._stop_heartbeat()
         node_watch.current().unwatch(self.media)
         await context.stop_work()
+        if self._knock_id is not None:
+            # Asking to join in a tab that went away (closed, reloaded, lost): as Meet, the
+            # hosts' notice of it goes; a reconnecting client asks again.
+            try:
+                await self._withdraw_knock()
+            except Exception:
+                logger.warning("withdrawing a knock in room %s failed", context.code, exc_info=True)
         if not was_joined or context.peer_id is None:
             return
         channel = context.channel_name
@@ -294,6 +377,16 @@ class Membership:
                 channel,
                 presence.grace_seconds(),
             )
+
+
+def _meeting_state(context: ConnectionContext) -> dict[str, Any]:
+    """What the host controls show: the lock, and who may ask to join."""
+    meeting = Meeting.objects.filter(pk=context.meeting.pk).first() or context.meeting
+    return {
+        "locked": meeting.locked,
+        "accessPolicy": meeting.access_policy,
+        "guestsMayAsk": moderation.guests_may_ask(meeting),
+    }
 
 
 def _recent_chat(context: ConnectionContext) -> list[dict[str, Any]]:

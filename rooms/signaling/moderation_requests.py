@@ -45,6 +45,14 @@ def lock_meeting(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[s
     return {"locked": locked}
 
 
+def set_guest_access(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    allowed = protocol.field(data, "allowed")
+    if not isinstance(allowed, bool):
+        raise ProtocolError("invalid_data", "allowed must be true or false")
+    moderation.set_guest_access(actor, meeting, allowed)
+    return {"allowed": allowed}
+
+
 def admit_entry(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     moderation.admit(actor, _lobby_request(meeting, actor, data))
     return {}
@@ -84,6 +92,7 @@ METHODS: dict[str, ModerationRequest] = {
     "muteParticipant": mute_participant,
     "removeParticipant": remove_participant,
     "lockMeeting": lock_meeting,
+    "setGuestAccess": set_guest_access,
     "admitEntry": admit_entry,
     "denyEntry": deny_entry,
     "lobbyRequests": lobby_requests,

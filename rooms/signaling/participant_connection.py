@@ -33,6 +33,7 @@ from rooms.signaling.moderation_requests import moderation_handlers
 from rooms.signaling.protocol import ProtocolError, Request, Response
 from rooms.signaling.rate_limit import TokenBucket
 from rooms.signaling.room_event_relay import RoomEventRelay
+from rooms.signaling.together_requests import together_handlers
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class ParticipantConnection:
             **self.media.handlers(),
             **chat_handlers(context),
             **moderation_handlers(context),
+            **together_handlers(context),
         }
 
     @property

@@ -15,6 +15,8 @@ from rooms.signaling.membership import Membership
 
 # Peer notifications about oneself are not sent back to oneself.
 PEER_EVENTS = frozenset({"newPeer", "peerClosed", "peerDisplayNameChanged"})
+# The lobby's answers to a waiting peer.
+LOBBY_ANSWERS = frozenset({"lobbyAdmitted", "lobbyDenied", "lobbyTimedOut"})
 # Events that end this participant's time in the call, with the close code that says why.
 DEPARTING_EVENTS = {"removed": protocol.CLOSE_REMOVED, "meetingEnded": protocol.CLOSE_ENDED}
 
@@ -51,10 +53,16 @@ class RoomEventRelay:
             return
         if context.state is not State.JOINED:
             # Not in the call (yet): only what is addressed to this peer, e.g. the lobby's
-            # lobbyAdmitted / lobbyDenied while waiting.
+            # lobbyAdmitted / lobbyDenied / lobbyTimedOut while waiting, or meetingEnded (the
+            # meeting ended for all while this person asked to join: closed with 4410 too).
             if message.get("target_peer_id") is None or context.peer_id is None:
                 return
+            if event in LOBBY_ANSWERS:
+                self.membership.lobby_answered(data.get("requestId"))
             await context.send(protocol.notification(event, data))
+            if event in DEPARTING_EVENTS:
+                self.membership.lobby_answered(None)
+                await context.close(DEPARTING_EVENTS[event])
             return
         if event in PEER_EVENTS and data.get("peerId") == context.peer_id:
             return

@@ -57,7 +57,8 @@ def _visible(response) -> str:
 
 def _is_prejoin(response) -> bool:
     body = response.content.decode()
-    return CALL_CLIENT in body and "Join now" in body
+    # A guest of a meeting with a lobby is offered "Ask to join" instead (issue 12.3).
+    return CALL_CLIENT in body and ("Join now" in body or "Ask to join" in body)
 
 
 def _assert_end_screen(response, key: str) -> str:
@@ -66,6 +67,7 @@ def _assert_end_screen(response, key: str) -> str:
     # No call client at all: no camera is opened, no "Join now", no live-call lines.
     assert CALL_CLIENT not in body
     assert "Join now" not in body
+    assert "Ask to join" not in body
     assert "preview-video" not in body
     assert "The meeting is on now" not in body
     title = end_states.SCREENS[key].title.replace("'", "&#x27;")

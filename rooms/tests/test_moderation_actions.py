@@ -249,6 +249,9 @@ def test_end_meeting_ends_it_for_everyone(host, meeting, listener) -> None:
     assert waiting.state == LobbyRequest.State.DENIED
     event = listener.receive_event("meetingEnded")
     assert "target_peer_id" not in event
+    # The one asking to join is told too: they are not in the call to hear the room's event.
+    told = listener.receive_event("meetingEnded")
+    assert told["target_peer_id"] == "t"
     moderation.end_meeting(host, meeting)
     listener.assert_silent()
     with pytest.raises(ModerationError) as ended:

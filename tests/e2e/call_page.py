@@ -15,8 +15,11 @@ from typing import Any
 from playwright.sync_api import BrowserContext, Locator, Page, WebSocketRoute, expect
 
 JOIN_TIMEOUT_MS = 30_000
-# The People button is named by what it shows: "People" and the count on its badge ("People 2").
-PEOPLE = re.compile(r"^People \d+$")
+# The People button is named by what it shows: "People" and the count on its badge ("People 2"),
+# and for hosts while anyone asks to join, that count too ("People 2 asking to join: 1").
+PEOPLE = re.compile(r"^People \d+( asking to join: \d+)?$")
+# The pre-join's button: "Ask to join" for a person the meeting sends to the lobby (issue 12.3).
+JOIN_OR_ASK = re.compile(r"^(Join now|Ask to join)$")
 VIDEO_TRACK_ID_JS = "v => (v.srcObject && v.srcObject.getVideoTracks()[0] || {}).id || null"
 
 
@@ -63,7 +66,7 @@ class Participant:
     # --- UI ----------------------------------------------------------------------------------
     def open(self, url: str) -> None:
         self.page.goto(url)
-        expect(self.page.get_by_role("button", name="Join now", exact=True)).to_be_enabled(
+        expect(self.page.get_by_role("button", name=JOIN_OR_ASK)).to_be_enabled(
             timeout=JOIN_TIMEOUT_MS
         )
 

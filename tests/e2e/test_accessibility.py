@@ -434,7 +434,7 @@ def _people_button_names_what_it_shows(person: Participant, count: int) -> None:
     """The People button's accessible name contains what it shows (WCAG 2.5.3): the icon and
     the count on its badge, "People 2" (axe's label-content-name-mismatch checks it as well)."""
     button = person.people_button
-    badge = button.locator(".badge")
+    badge = button.locator("[data-people-count]")  # (the lobby's count is a badge too)
     expect(badge).to_be_visible()
     expect(badge).to_have_text(str(count))
     expect(button).to_have_accessible_name(f"People {count}")
@@ -502,7 +502,7 @@ def test_the_call(participants: Make, daphne: Daphne, viewport: dict[str, int]) 
         gail = participants("Gail", viewport=viewport, guest=True)
         _join_page_ready(gail, url, "pre-join, guest")
         gail.page.get_by_label("Your name").fill("Gail")
-        gail.button("Join now").click()
+        gail.button("Ask to join").click()
         expect(gail.page.get_by_text(re.compile("Asking to (join|be let in)"))).to_be_visible(
             timeout=10_000
         )

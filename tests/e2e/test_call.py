@@ -321,8 +321,8 @@ def test_guest_waits_in_the_lobby_until_the_host_admits_them(
     gail = participants("Gail", guest=True)
     gail.open(url)
     gail.page.get_by_label("Your name").fill("Gail")
-    gail.button("Join now").click()
-    expect(gail.page.get_by_text("Asking to join")).to_be_visible(timeout=10_000)
+    gail.button("Ask to join").click()
+    expect(gail.page.get_by_text("Asking to be let in…")).to_be_visible(timeout=10_000)
 
     alice.people_button.click()
     alice.button("Admit Gail").click()

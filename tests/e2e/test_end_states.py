@@ -243,8 +243,8 @@ def test_a_guest_turned_away_at_the_lobby_may_ask_again(
     gail = _person(participants, "Gail", DESKTOP, guest=True)
     gail.open(url)
     gail.page.get_by_label("Your name").fill("Gail")
-    gail.button("Join now").click()
-    expect(gail.page.get_by_text("Asking to join")).to_be_visible(timeout=10_000)
+    gail.button("Ask to join").click()
+    expect(gail.page.get_by_text("Asking to be let in…")).to_be_visible(timeout=10_000)
 
     alice.people_button.click()
     alice.button("Deny Gail").click()
@@ -257,5 +257,5 @@ def test_a_guest_turned_away_at_the_lobby_may_ask_again(
 
     # The server takes a new knock after a no: "Ask again" asks again.
     gail.button("Ask again").click()
-    expect(gail.page.get_by_text("Asking to join")).to_be_visible(timeout=10_000)
+    expect(gail.page.get_by_text("Asking to be let in…")).to_be_visible(timeout=10_000)
     expect(alice.page.get_by_role("button", name="Admit Gail")).to_be_visible(timeout=10_000)

@@ -5,7 +5,8 @@
 // server too (rooms/end_states.py, rendered into the page as json_script "call-end-screens").
 // What each screen offers follows the server's rules: "Rejoin" only where joining again can
 // work, "Ask again" only where the lobby takes a new knock (a denied person may ask again:
-// rooms.moderation.deny), "Sign in" only for a signed-out person.
+// rooms.moderation.deny; so may one whose request timed out), "Sign in" only for a signed-out
+// person.
 
 // Every key rooms/end_states.py SCREENS has (a unit test there checks that they agree).
 export const END_STATE_KEYS = Object.freeze([
@@ -17,6 +18,7 @@ export const END_STATE_KEYS = Object.freeze([
   "cancelled",
   "locked",
   "denied",
+  "lobby_timeout",
   "not_allowed",
   "signed_out",
   "replaced",
@@ -65,5 +67,6 @@ export function endActions(key, { mayStartNextCall = false } = {}) {
     key === "failed" ||
     key === "replaced" ||
     ((key === "ended_for_all" || key === "you_ended") && mayStartNextCall);
-  return { rejoin, askAgain: key === "denied", signIn: key === "signed_out" };
+  const askAgain = key === "denied" || key === "lobby_timeout";
+  return { rejoin, askAgain, signIn: key === "signed_out" };
 }

@@ -4,7 +4,14 @@
 // Modules: signaling.js (requests/responses/notifications over the WebSocket, reconnect with
 // backoff), media.js (send PC: we offer, ICE gathered first; receive PC: the SFU offers),
 // devices.js (camera, microphone, level meter), tiles.js (grid, presentation, audio),
-// chat.js, people.js, quality.js (connection quality from getStats), util.js.
+// chat.js, people.js, quality.js (connection quality from getStats), chime.js (the lobby's
+// sound), util.js.
+//
+// The lobby: a person the meeting sends to the lobby sees "Ask to join"; the join is answered
+// "lobby" and the page shows "Asking to be let in…" with Cancel (cancelKnock) until the server
+// says lobbyAdmitted (join again), lobbyDenied, lobbyTimedOut or meetingEnded. Hosts and
+// co-hosts get a notice that stays while anyone waits ("Ana wants to join this call", Admit,
+// View all), a chime, and a count on the People button.
 //
 // Recovery: a dropped WebSocket reconnects with backoff and joins again with the same peerId
 // (the server keeps the participant for a grace period: no peerClosed/newPeer for others);
@@ -19,6 +26,7 @@
 // meet:ws-lost when the signaling connection drops.
 
 import { ChatPanel } from "./chat.js";
+import { Chime } from "./chime.js";
 import { LevelMeter, LocalDevices } from "./devices.js";
 import {
   endActions, endStateForClose, endStateForMeetingEnded, endStateForRefusal,
@@ -28,6 +36,7 @@ import { PeoplePanel } from "./people.js";
 import { QualityMonitor } from "./quality.js";
 import { SignalingClient } from "./signaling.js";
 import { TileGrid } from "./tiles.js";
+import { Together } from "./together.js";
 import { uuid } from "./util.js";
 import { ViewReporter } from "./views.js";
 
@@ -112,8 +121,16 @@ class Call {
       lobbyList: $("#lobby-list", root),
       hostControls: $("#host-controls", root),
       onAction: (method, data) => this._moderate(method, data),
+      onLobbyChange: (waiting, added) => this._onLobbyChange(waiting, added),
     });
     this.locked = false;
+    this.guestsMayAsk = false;
+    this.chime = new Chime();
+    // Waiting in the lobby: resolves with the outcome (see _requestJoin).
+    this._lobbyDecision = null;
+    // Whether this person asks to join rather than joins (the server's decision, on the page;
+    // a join answered "lobby" turns it on too).
+    this.askToJoin = $("#join-button", root).dataset.ask === "true";
     this.chat = new ChatPanel({
       list: $("#chat-list", root), form: $("#chat-form", root),
       input: $("#chat-input", root), errorElement: $("#chat-error", root),
@@ -126,6 +143,8 @@ class Call {
         this.toast(chatPreview(message), { messageId: message.id });
       }
     });
+    // Raised hands and reactions (together.js).
+    this.together = new Together(this);
     this._bindUi();
   }
 
@@ -223,10 +242,16 @@ class Call {
       else if (action === "close-ready") $("#ready-card", root).hidden = true;
       else if (action === "close-panel") this._togglePanel(null);
       else if (action === "rejoin" || action === "ask-again") this.rejoin();
+      else if (action === "cancel-knock") this._cancelKnock();
+      else if (action === "view-lobby") this._viewLobby();
+      else if (action === "notice-admit") this._admitFromNotice();
       else if (action === "toggle-lock") this._moderate("lockMeeting", { locked: !this.locked });
       else if (action === "end-meeting") this._moderate("endMeeting", {});
     });
     $("#join-button", root).addEventListener("click", () => this.join());
+    $("#guest-access-switch", root).addEventListener("change", (event) => (
+      this._moderate("setGuestAccess", { allowed: event.target.checked })
+    ));
     nameField(root).addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !$("#join-button", root).disabled) this.join();
     });
@@ -289,6 +314,7 @@ class Call {
         $("#chat-input", this.root).focus();
       }
     }
+    this._renderLobbyNotice();
     this.tiles.layout();
   }
 
@@ -406,13 +432,16 @@ class Call {
     }
     this.displayName = name;
     this.state = "joining";
+    this.chime.prepare(); // in the click: a host's lobby chime may sound later
     $("#join-button", this.root).disabled = true;
-    this._status("Joining…");
+    this._status(this.askToJoin ? "" : "Joining…");
     this.signaling = new SignalingClient(this.wsUrl);
     this.signaling.onRequest = (method, data) => this._onServerRequest(method, data);
     this.signaling.addEventListener("notification", (event) => this._onNotification(event.detail));
     this.signaling.addEventListener("open", (event) => {
-      if (event.detail.reconnected) this._onReconnected();
+      if (!event.detail.reconnected) return;
+      if (this._lobbyDecision) this._knockAgain();
+      else this._onReconnected();
     });
     this.signaling.addEventListener("disconnected", () => {
       if (this.state !== "joined") return;
@@ -441,7 +470,8 @@ class Call {
       this.state = "prejoin";
       this._leaveCallUi();
       $("#join-button", this.root).disabled = false;
-      this._status(`Could not join: ${error.message || error}`);
+      // Cancelled while asking to be let in: back to the pre-join as it was.
+      this._status(error.code === "knock_cancelled" ? "" : `Could not join: ${error.message || error}`);
       return;
     }
     // In the call from here on: a failure now (say the socket drops while we publish) is for
@@ -459,8 +489,10 @@ class Call {
     }
   }
 
-  // join; when the meeting has a lobby, knock and wait on this connection until a host lets us
-  // in (lobbyAdmitted: join again) or not (lobbyDenied).
+  // join; when the meeting has a lobby, knock and wait on this connection ("Asking to be let
+  // in…", with Cancel) until a host lets us in (lobbyAdmitted: join again) or not
+  // (lobbyDenied), nobody answers in time (lobbyTimedOut), the meeting ends (meetingEnded),
+  // or the person cancels (cancelKnock).
   async _requestJoin() {
     const join = () => this.signaling.request("join", { peerId: this.peerId, displayName: this.displayName });
     try {
@@ -468,14 +500,65 @@ class Call {
     } catch (error) {
       if (error.code !== "lobby") throw error;
     }
-    this._status("Asking to join… You'll join when someone lets you in.");
-    const admitted = await new Promise((resolve) => { this._lobbyDecision = resolve; });
-    this._lobbyDecision = null;
-    if (!admitted) {
-      this._end("denied");
-      throw new Error("not admitted");
+    this._showWaiting(true);
+    let outcome;
+    try {
+      outcome = await new Promise((resolve) => { this._lobbyDecision = resolve; });
+    } finally {
+      this._lobbyDecision = null;
+      this._showWaiting(false);
     }
-    return join();
+    if (outcome && outcome.joined) return outcome.joined; // asked again after a reconnect: in
+    if (outcome === "admitted") return join();
+    if (outcome === "denied") this._end("denied");
+    else if (outcome === "timeout") this._end("lobby_timeout");
+    const error = new Error(outcome === "cancelled" ? "Cancelled" : "Not let in");
+    error.code = outcome === "cancelled" ? "knock_cancelled" : "not_admitted";
+    throw error;
+  }
+
+  // "Asking to be let in…" with a spinner and Cancel in place of the join button, or back.
+  _showWaiting(waiting) {
+    const joinButton = $("#join-button", this.root);
+    const wait = $("#lobby-wait", this.root);
+    if (waiting) {
+      this.askToJoin = true;
+      joinButton.textContent = "Ask to join";
+      this._status("");
+    }
+    const hadFocus = waiting ? joinButton === document.activeElement : wait.contains(document.activeElement);
+    joinButton.hidden = waiting;
+    wait.hidden = !waiting;
+    const name = document.getElementById("guest-name");
+    if (name) name.readOnly = waiting;
+    if (hadFocus) (waiting ? $('[data-action="cancel-knock"]', wait) : joinButton).focus();
+  }
+
+  // "Cancel" while asking to be let in: the server withdraws the knock (the hosts' notice goes),
+  // and the page is back to its pre-join.
+  async _cancelKnock() {
+    if (!this._lobbyDecision || !this.signaling) return;
+    try {
+      await this.signaling.request("cancelKnock", {}, { timeoutMs: 3000 });
+    } catch (error) {
+      // Already answered meanwhile (the answer is on its way), or the socket is gone (which
+      // withdraws the knock too).
+      console.warn("cancelKnock", error);
+    }
+    if (this._lobbyDecision) this._lobbyDecision("cancelled");
+  }
+
+  // The socket came back while asking to be let in: the server withdrew the knock when the old
+  // socket went, so ask again (the hosts see it again).
+  async _knockAgain() {
+    try {
+      const data = await this.signaling.request("join", { peerId: this.peerId, displayName: this.displayName });
+      if (this._lobbyDecision) this._lobbyDecision({ joined: data });
+    } catch (error) {
+      if (error.code === "lobby") return;
+      const refusal = endStateForRefusal(error.code);
+      if (refusal) this._end(refusal);
+    }
   }
 
   _applyJoin(data) {
@@ -486,6 +569,12 @@ class Call {
     const moderator = data.canModerate === true;
     this.people.setModerator(moderator);
     this.chat.setModerator(moderator);
+    const meeting = data.meeting || {};
+    this._setLocked(Boolean(meeting.locked));
+    this._setGuestAccess(Boolean(meeting.guestsMayAsk));
+    // A meeting for invited people only keeps to them: no switch (rooms.moderation).
+    $("#guest-access-row", this.root).hidden = meeting.accessPolicy === "invitees";
+    $("#guest-access-help", this.root).hidden = meeting.accessPolicy === "invitees";
     if (this.people.moderator) this._loadLobby();
     this.iceServers = Array.isArray(data.iceServers) ? data.iceServers : [];
     this.simulcast = data.simulcast === true;
@@ -499,6 +588,7 @@ class Call {
     for (const peerId of [...this.peers.keys()]) {
       if (!seen.has(peerId)) this._removePeer(peerId);
     }
+    this.together.applyJoin(data);
   }
 
   _enterCall() {
@@ -560,6 +650,7 @@ class Call {
     this.tiles.clear();
     this.people.clear();
     this.peers.clear();
+    this.together.clear();
   }
 
   // Creates the media session synchronously (before any await) so that a newConsumer request
@@ -631,6 +722,7 @@ class Call {
   }
 
   _onNotification({ method, data }) {
+    this.together.onNotification(method, data);
     switch (method) {
       case "newPeer":
         this._addPeer(data.peerId, data.displayName, data.role, true, data.isGuest === true);
@@ -691,6 +783,10 @@ class Call {
         this._setLocked(Boolean(data.locked));
         this.toast(data.locked ? "The meeting was locked." : "The meeting was unlocked.");
         break;
+      case "guestAccessChanged":
+        this._setGuestAccess(Boolean(data.allowed));
+        this.toast(data.allowed ? "Guests can now ask to join this call." : "Guests can no longer ask to join this call.");
+        break;
       case "removed":
         this._end("removed");
         break;
@@ -698,15 +794,18 @@ class Call {
         this._end(endStateForMeetingEnded(data, { endedByMe: this.endedByMe }));
         break;
       case "lobbyKnock":
+        // The notice that stays while anyone waits, the badge and the chime: _onLobbyChange.
         this.people.addKnock(data.request);
-        this.toast(`${(data.request && data.request.displayName) || "Someone"} is asking to join.`);
         break;
       case "lobbyResolved":
         if (data.request) this.people.resolveKnock(data.request.requestId);
         break;
       case "lobbyAdmitted":
       case "lobbyDenied":
-        if (this._lobbyDecision) this._lobbyDecision(method === "lobbyAdmitted");
+      case "lobbyTimedOut":
+        if (this._lobbyDecision) {
+          this._lobbyDecision({ lobbyAdmitted: "admitted", lobbyDenied: "denied", lobbyTimedOut: "timeout" }[method]);
+        }
         break;
       default:
         break;
@@ -785,10 +884,56 @@ class Call {
     try {
       const result = await this.signaling.request(method, data);
       if (method === "lockMeeting") this._setLocked(Boolean(result.locked ?? data.locked));
+      if (method === "setGuestAccess") this._setGuestAccess(Boolean(result.allowed ?? data.allowed));
       if (method === "admitEntry" || method === "denyEntry") this.people.resolveKnock(data.requestId);
     } catch (error) {
+      if (method === "setGuestAccess") this._setGuestAccess(this.guestsMayAsk); // as it was
       this.toast(error.message || "That did not work.");
     }
+  }
+
+  // --- the lobby, as hosts and co-hosts see it ------------------------------------------------
+  // Who waits changed: the notice (names through textContent only), the badge, the chime.
+  _onLobbyChange(waiting, added) {
+    this._renderLobbyNotice(waiting);
+    if (added) this.chime.play();
+  }
+
+  // The notice shows while anyone waits, except while People is open: the panel's own
+  // "Waiting to join" list (Admit and Deny for each) is then in view, under where it would be.
+  _renderLobbyNotice(waiting = this.people.waitingRequests()) {
+    const count = waiting.length;
+    const notice = $("#lobby-notice", this.root);
+    const badge = $("#lobby-badge", this.root);
+    badge.hidden = count === 0;
+    $("[data-lobby-count]", badge).textContent = String(count);
+    notice.hidden = count === 0 || !$("#people-panel", this.root).hidden;
+    if (count === 0) return;
+    const first = peerLabel({ displayName: waiting[0].displayName || "Someone", isGuest: waiting[0].isGuest === true });
+    const others = count - 1;
+    $("#lobby-notice-text", this.root).textContent = others === 0
+      ? `${first} wants to join this call`
+      : `${first} and ${others} ${others === 1 ? "other" : "others"} want to join this call`;
+    // "Admit" for one person; for more, "View all" leads to each of them.
+    $('[data-action="notice-admit"]', notice).hidden = count !== 1;
+  }
+
+  _admitFromNotice() {
+    const waiting = this.people.waitingRequests();
+    if (waiting.length === 1) this._moderate("admitEntry", { requestId: waiting[0].requestId });
+  }
+
+  // "View all": the People panel, at the waiting list.
+  _viewLobby() {
+    if ($("#people-panel", this.root).hidden) this._togglePanel("people-panel");
+    const heading = $("#lobby-heading", this.root);
+    heading.scrollIntoView({ block: "nearest" });
+    heading.focus();
+  }
+
+  _setGuestAccess(allowed) {
+    this.guestsMayAsk = allowed;
+    $("#guest-access-switch", this.root).checked = allowed;
   }
 
   async _loadLobby() {
@@ -1011,6 +1156,7 @@ class Call {
   // The call is over for this page: one end screen (`key`: end-states.js), nothing running.
   _end(key) {
     if (this.state === "ended" && !$("#call-ended", this.root).hidden) return;
+    if (this._lobbyDecision) this._lobbyDecision("ended"); // no longer asking to be let in
     this.state = "ended";
     this._teardown();
     this._showEnded(key);
@@ -1029,6 +1175,7 @@ class Call {
     this.tiles.clear();
     this.people.clear();
     this.peers.clear();
+    this.together.clear();
     this._banner("");
     this.root.classList.remove("call-active");
   }

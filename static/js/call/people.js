@@ -17,16 +17,25 @@ function initial(name) {
 }
 
 export class PeoplePanel {
-  constructor({ list, countElements, lobbySection, lobbyList, hostControls, onAction }) {
+  // onLobbyChange(waiting, added): whenever who waits changes; `waiting` is the requests
+  // waiting now, oldest first, `added` the request that just started waiting (else null).
+  constructor({ list, countElements, lobbySection, lobbyList, hostControls, onAction, onLobbyChange }) {
     this.list = list;
     this.countElements = countElements;
     this.lobbySection = lobbySection;
     this.lobbyList = lobbyList;
     this.hostControls = hostControls;
     this.onAction = onAction || (() => {});
+    this.onLobbyChange = onLobbyChange || (() => {});
     this.rows = new Map(); // peerId -> row
     this.waiting = new Map(); // requestId -> <li>
+    this.requests = new Map(); // requestId -> request (waiting)
     this.moderator = false;
+  }
+
+  // Who waits now, oldest first.
+  waitingRequests() {
+    return [...this.requests.values()];
   }
 
   setModerator(moderator) {
@@ -111,12 +120,14 @@ export class PeoplePanel {
       return;
     }
     let item = this.waiting.get(request.requestId);
+    const added = !item;
     if (!item) {
       item = document.createElement("li");
       item.className = "person lobby-person";
       this.waiting.set(request.requestId, item);
       this.lobbyList.append(item);
     }
+    this.requests.set(request.requestId, request);
     const name = request.displayName || "Someone";
     const avatar = document.createElement("span");
     avatar.className = "person-avatar";
@@ -136,13 +147,17 @@ export class PeoplePanel {
     );
     item.replaceChildren(avatar, label, detail, tools);
     this.lobbySection.hidden = false;
+    this.onLobbyChange(this.waitingRequests(), added ? request : null);
   }
 
   resolveKnock(requestId) {
     const item = this.waiting.get(requestId);
-    if (item) item.remove();
+    if (!item) return;
+    item.remove();
     this.waiting.delete(requestId);
+    this.requests.delete(requestId);
     this.lobbySection.hidden = this.waiting.size === 0;
+    this.onLobbyChange(this.waitingRequests(), null);
   }
 
   clearLobby() {
