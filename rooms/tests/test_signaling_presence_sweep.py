@@ -100,6 +100,11 @@ async def crash(client: SignalingClient) -> None:
         await asyncio.wait({future}, timeout=0.5)
     with contextlib.suppress(asyncio.CancelledError, Exception):
         future.result()
+    # A heartbeat the crash caught inside its database call still finishes in the
+    # thread-sensitive executor; were it to run after the test moves the clock, it would stamp
+    # the row with the moved time and the peer would look alive. Calls in that executor run in
+    # order, so a no-op queued behind it waits it out.
+    await sync_to_async(lambda: None)()
 
 
 async def present_peer_ids(meeting: Meeting) -> list[str]:
