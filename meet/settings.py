@@ -228,6 +228,8 @@ CACHES = {
 # --- Meetings and call signaling (defaults and meanings: rooms/app_settings.py) ---------------
 # Wrong or forbidden join codes a user (or an address) may try before getting 429s.
 _from_environment("ROOMS_JOIN_GUESS_RATE", env.str)
+# Invitee completions (the people directory) one user may ask for.
+_from_environment("ROOMS_PEOPLE_SEARCH_RATE", env.str)
 # Days an instant meeting's link keeps working after its last call (or its creation).
 _from_environment("ROOMS_INSTANT_MEETING_EXPIRY_DAYS", env.int)
 # Seconds a request to join waits for a host before it times out (the lobby).

@@ -23,6 +23,13 @@ class RoomsSettings:
         return str(getattr(settings, "ROOMS_JOIN_GUESS_RATE", "30/10m"))
 
     @property
+    def PEOPLE_SEARCH_RATE(self) -> str:
+        """Completion requests of the schedule form's invitee box one user may make, as
+        django-ratelimit's count/period. The box asks at most once per pause in typing (150 ms),
+        so a person stays far below 120 a minute; a script walking the directory does not."""
+        return str(getattr(settings, "ROOMS_PEOPLE_SEARCH_RATE", "120/m"))
+
+    @property
     def INSTANT_MEETING_EXPIRY_DAYS(self) -> int:
         """Days an instant meeting's link (a "New meeting", started now or created for later)
         keeps working without being used: each call pushes the expiry back to this many days

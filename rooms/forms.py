@@ -167,7 +167,9 @@ class MeetingForm(forms.Form):
         required=False,
         label="Invite people",
         help_text=f"Email addresses, separated by commas or new lines (at most {MAX_INVITEES}).",
-        widget=forms.Textarea(attrs={"rows": 3}),
+        # static/js/invitee-chips.js turns this box into chips with completion; the box stays
+        # what is submitted (and what works without script).
+        widget=forms.Textarea(attrs={"rows": 3, "data-invitee-chips": ""}),
     )
     co_hosts = forms.CharField(
         required=False,

@@ -13,6 +13,7 @@ urlpatterns = [
     path("meetings/later", views.meeting_for_later, name="later"),
     path("enter", views.enter, name="enter"),
     path("meetings/schedule", views.schedule, name="schedule"),
+    path("meetings/people", views.people_search, name="people_search"),
     re_path(rf"^meetings/(?P<code>{JOIN_CODE_REGEX})/$", views.detail, name="detail"),
     re_path(rf"^meetings/(?P<code>{JOIN_CODE_REGEX})/edit$", views.edit, name="edit"),
     re_path(rf"^meetings/(?P<code>{JOIN_CODE_REGEX})/cancel$", views.cancel, name="cancel"),

@@ -8,6 +8,7 @@ guessing codes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from functools import wraps
 from typing import Any
 
@@ -15,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -24,16 +25,17 @@ from django_ratelimit.core import is_ratelimited
 
 from accounts.models import User
 from chat import services as chat_services
-from rooms import access, attendance, calendar, end_states, selectors, services
+from rooms import access, attendance, calendar, end_states, people_directory, selectors, services
 from rooms.app_settings import app_settings
 from rooms.emails import invitation_from_token
-from rooms.forms import CancelForm, MeetingForm, RsvpForm, time_zone_names
+from rooms.forms import CancelForm, MeetingForm, RsvpForm, split_emails, time_zone_names
 from rooms.join_codes import MAX_INPUT_LENGTH, parse_join_code
 from rooms.models import Invitation, Meeting
 from rooms.recurrence import next_occurrence
 from rooms.selectors import upcoming_meetings_for
 
 JOIN_MISS_GROUP = "rooms.join-miss"
+PEOPLE_SEARCH_GROUP = "rooms.people-search"
 
 
 def _guessing_blocked(request: HttpRequest, *, count: bool) -> bool:
@@ -132,8 +134,51 @@ def schedule(request: HttpRequest) -> HttpResponse:
                 return redirect(meeting)
     else:
         form = MeetingForm(initial=MeetingForm.initial_for_new(user))
-    context = {"form": form, "editing": None, "time_zone_names": time_zone_names()}
+    return _schedule_page(request, form, editing=None)
+
+
+def _schedule_page(
+    request: HttpRequest, form: MeetingForm, editing: Meeting | None
+) -> HttpResponse:
+    """The schedule (or edit) form. `invitee_names` names the invitees who have an account, so
+    that the invitee chips (static/js/invitee-chips.js) show names from the start."""
+    typed = form.data.get("invitees", "") if form.is_bound else form.initial.get("invitees", "")
+    context = {
+        "form": form,
+        "editing": editing,
+        "time_zone_names": time_zone_names(),
+        "invitee_names": people_directory.names_by_email(split_emails(str(typed))),
+    }
     return render(request, "rooms/schedule.html", context)
+
+
+@login_required
+@require_GET
+def people_search(request: HttpRequest) -> HttpResponse:
+    """Completion for the invitee box: `?q=` (2 to 100 characters) → up to 8 people of this
+    instance's directory as JSON [{name, email}] (rooms/people_directory.py says who is in it).
+    400 for a query too short or too long, 429 over the rate limit."""
+    user = access.require_signed_in(request.user)
+    if is_ratelimited(
+        request,
+        group=PEOPLE_SEARCH_GROUP,
+        key="user",
+        rate=app_settings.PEOPLE_SEARCH_RATE,
+        increment=True,
+    ):
+        response = JsonResponse({"error": "Too many searches; wait a minute."}, status=429)
+        response["Retry-After"] = "60"
+    else:
+        try:
+            query = people_directory.clean_query(request.GET.get("q", ""))
+        except people_directory.QueryNotAccepted as refused:
+            response = JsonResponse({"error": str(refused)}, status=400)
+        else:
+            people = people_directory.find_people(query, requester=user)
+            response = JsonResponse([asdict(person) for person in people], safe=False)
+    # Names and addresses of co-workers: kept out of shared caches and the browser's disk.
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @guarded
@@ -189,8 +234,7 @@ def edit(request: HttpRequest, code: str) -> HttpResponse:
                 return redirect(meeting)
     else:
         form = MeetingForm(initial=MeetingForm.initial_for(meeting))
-    context = {"form": form, "editing": meeting, "time_zone_names": time_zone_names()}
-    return render(request, "rooms/schedule.html", context)
+    return _schedule_page(request, form, editing=meeting)
 
 
 @guarded
