@@ -92,6 +92,25 @@ class Participant:
     def people_button(self) -> Locator:
         return self.button(PEOPLE)
 
+    # --- People: one row per person, each with a mic icon and a ⋮ menu (people.js) ---------
+    def person(self, name: str) -> Locator:
+        """The People panel's row of `name` ("Alice (You)" for oneself)."""
+        return self.page.locator("#people-list > li").filter(
+            has=self.page.locator(".person-name", has_text=re.compile(f"^{re.escape(name)}$"))
+        )
+
+    def open_person_menu(self, name: str) -> Locator:
+        """Open the ⋮ menu of `name` in People (People must be open); returns the menu."""
+        label = "yourself" if name.endswith(" (You)") else name
+        self.page.get_by_role("button", name=f"More options for {label}", exact=True).click()
+        menu = self.page.get_by_role("menu", name=f"Options for {label}", exact=True)
+        expect(menu).to_be_visible()
+        return menu
+
+    def choose_for_person(self, name: str, item: str) -> None:
+        """A choice in the ⋮ menu of `name` in People ("Pin", "Mute", "Remove from call")."""
+        self.open_person_menu(name).get_by_role("menuitem", name=item, exact=True).click()
+
     def tile(self, name: str) -> Locator:
         return self.page.locator("#tile-grid").get_by_role("group", name=name, exact=True)
 

@@ -4,7 +4,8 @@
 // Modules: signaling.js (requests/responses/notifications over the WebSocket, reconnect with
 // backoff), media.js (send PC: we offer, ICE gathered first; receive PC: the SFU offers),
 // devices.js (camera, microphone, level meter), tiles.js (grid, presentation, audio),
-// chat.js, people.js, quality.js (connection quality from getStats), chime.js (the lobby's
+// chat.js, people.js (with a ⋮ menu per person), pin.js (pin someone to your own stage),
+// quality.js (connection quality from getStats), chime.js (the lobby's
 // sound), util.js.
 //
 // The lobby: a person the meeting sends to the lobby sees "Ask to join"; the join is answered
@@ -33,6 +34,7 @@ import {
 } from "./end-states.js";
 import { MediaSession } from "./media.js";
 import { PeoplePanel } from "./people.js";
+import { Pin } from "./pin.js";
 import { QualityMonitor } from "./quality.js";
 import { SignalingClient } from "./signaling.js";
 import { TileGrid } from "./tiles.js";
@@ -114,13 +116,15 @@ class Call {
       template: $("#call-tile-template", root),
       audioSink: $("#audio-sink", root),
     });
+    this.pin = new Pin(this.tiles, { announce: (text) => this._announce(text) });
     this.people = new PeoplePanel({
       list: $("#people-list", root),
       countElements: $$("[data-people-count]", root),
       lobbySection: $("#lobby-section", root),
       lobbyList: $("#lobby-list", root),
       hostControls: $("#host-controls", root),
-      onAction: (method, data) => this._moderate(method, data),
+      onAction: (method, data) => this._onPersonAction(method, data),
+      isPinned: (peerId) => this.pin.isPinned(peerId),
       onLobbyChange: (waiting, added) => this._onLobbyChange(waiting, added),
     });
     this.locked = false;
@@ -567,7 +571,7 @@ class Call {
     if (typeof data.displayName === "string" && data.displayName) this.displayName = data.displayName;
     // The server decides (staff moderate without a moderator role): the role alone can't tell.
     const moderator = data.canModerate === true;
-    this.people.setModerator(moderator);
+    this.people.setModerator(moderator, this.role);
     this.chat.setModerator(moderator);
     const meeting = data.meeting || {};
     this._setLocked(Boolean(meeting.locked));
@@ -647,6 +651,7 @@ class Call {
     $("#prejoin", this.root).hidden = false;
     this.root.classList.remove("call-active");
     this._setOutsideInert(false);
+    this.pin.unpin();
     this.tiles.clear();
     this.people.clear();
     this.peers.clear();
@@ -706,6 +711,7 @@ class Call {
 
   _removePeer(peerId) {
     this.peers.delete(peerId);
+    this.pin.forget(peerId);
     this.tiles.removePeer(peerId);
     this.people.remove(peerId);
   }
@@ -751,6 +757,7 @@ class Call {
         break;
       case "activeSpeaker":
         this.tiles.setActiveSpeaker(data.peerId || null);
+        this.people.setActiveSpeaker(data.peerId || null);
         break;
       case "downlinkLimited":
         this.quality.downlinkLimited = Boolean(data.limited);
@@ -874,6 +881,22 @@ class Call {
     }
   }
 
+  // A choice in a person's ⋮ menu (people.js): pinning stays on this page, the rest are
+  // moderators' requests.
+  _onPersonAction(action, data) {
+    const name = data.peerId === this.peerId ? "You" : (this.peers.get(data.peerId) || {}).displayName;
+    if (action === "pin") this.pin.pin(data.peerId, name || "");
+    else if (action === "unpin") this.pin.unpin(name || "");
+    else this._moderate(action, data);
+  }
+
+  _announce(text) {
+    const announcer = $("#call-announcer", this.root);
+    // Cleared first, so that saying the same thing twice is heard twice.
+    announcer.textContent = "";
+    requestAnimationFrame(() => { announcer.textContent = text; });
+  }
+
   // --- moderation (hosts and co-hosts; docs/protocol.md "Moderators' requests") ----------------
   async _moderate(method, data) {
     if (!this.signaling || this.state !== "joined") return;
@@ -950,6 +973,8 @@ class Call {
     const lockButton = $('[data-action="toggle-lock"]', this.root);
     lockButton.textContent = locked ? "Unlock meeting" : "Lock meeting";
     lockButton.setAttribute("aria-pressed", String(locked));
+    // Everyone sees that nobody new can join (the host controls are for moderators only).
+    $("#lock-indicator", this.root).hidden = !locked;
   }
 
   // --- presenting ---------------------------------------------------------------------------
@@ -1172,6 +1197,7 @@ class Call {
     this.devices.stopAll();
     $("#preview-video", this.root).srcObject = null; // an end before joining: no frozen picture
     this.meter.detach();
+    this.pin.unpin();
     this.tiles.clear();
     this.people.clear();
     this.peers.clear();

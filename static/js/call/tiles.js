@@ -41,6 +41,7 @@ export class TileGrid {
     this.audio = new Map(); // consumerId -> <audio>
     this.speakerDeviceId = "";
     this.activeSpeaker = null;
+    this.pinnedPeerId = null; // set by pin.js: this person takes the stage (layout())
     this._resize = new ResizeObserver(() => this.layout());
     this._resize.observe(grid);
   }
@@ -252,7 +253,13 @@ export class TileGrid {
     // Two people, no presentation: the other one fills the stage and we are a small picture
     // in its corner (as Meet's 1:1 call); otherwise everyone in the grid.
     const presenting = this.screens.size > 0 || Boolean(this.presentingNotice);
-    const oneToOne = count === 2 && !presenting
+    // Pinned (pin.js): that tile takes the stage, the others a strip (--strip of them), as long
+    // as no presentation has the stage.
+    const pinned = !presenting && this.tiles.has(this.pinnedPeerId) ? this.pinnedPeerId : null;
+    this.grid.classList.toggle("tile-grid-pinned", pinned !== null);
+    for (const [id, tile] of this.tiles) tile.element.classList.toggle("tile-pinned", id === pinned);
+    this.grid.style.setProperty("--strip", String(Math.max(1, count - 1)));
+    const oneToOne = count === 2 && !presenting && pinned === null
       && [...this.tiles.values()].some((tile) => tile.isLocal);
     this.grid.classList.toggle("tile-grid-one-to-one", oneToOne);
     const inGrid = oneToOne ? 1 : count;
@@ -266,7 +273,7 @@ export class TileGrid {
     // two, and the last row's first tile starts half a tile in per missing tile).
     const ordered = [...this.grid.children].filter((element) => element.classList.contains("tile"));
     const remainder = inGrid % cols;
-    const lastRowStart = remainder === 0 || oneToOne || presenting ? -1 : inGrid - remainder;
+    const lastRowStart = remainder === 0 || oneToOne || presenting || pinned !== null ? -1 : inGrid - remainder;
     ordered.forEach((element, index) => {
       element.style.gridColumnStart = index === lastRowStart ? String(cols - remainder + 1) : "";
     });
