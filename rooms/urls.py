@@ -29,4 +29,7 @@ urlpatterns = [
         r"^calendar/(?P<token>[A-Za-z0-9_-]{1,64})\.ics$", views.calendar_feed, name="calendar_feed"
     ),
     re_path(rf"^(?P<code>{JOIN_CODE_REGEX})$", views.join, name="join"),
+    re_path(
+        rf"^(?P<code>{JOIN_CODE_REGEX})/in-call$", views.in_call_summary, name="in_call_summary"
+    ),
 ]

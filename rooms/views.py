@@ -25,7 +25,16 @@ from django_ratelimit.core import is_ratelimited
 
 from accounts.models import User
 from chat import services as chat_services
-from rooms import access, attendance, calendar, end_states, people_directory, selectors, services
+from rooms import (
+    access,
+    attendance,
+    calendar,
+    end_states,
+    in_call,
+    people_directory,
+    selectors,
+    services,
+)
 from rooms.app_settings import app_settings
 from rooms.emails import invitation_from_token
 from rooms.forms import CancelForm, MeetingForm, RsvpForm, split_emails, time_zone_names
@@ -375,8 +384,25 @@ def join(request: HttpRequest, code: str) -> HttpResponse:
         "ended_for_good": access.only_moderators_may_restart(meeting),
         "may_start_next_call": access.may_start_next_call(user, meeting),
         "end_screens": end_states.client_screens(),
+        "in_call": in_call.for_viewer(user, meeting),
     }
     return render(request, "rooms/join.html", context)
+
+
+@guarded
+@require_GET
+def in_call_summary(request: HttpRequest, code: str) -> HttpResponse:
+    """Who is in the call, for the pre-join page to keep its sentence current (rooms.in_call):
+    404 alike for an unknown meeting and for a viewer who may not enter directly."""
+    meeting = Meeting.objects.filter(code=code).first()
+    user = request.user if request.user.is_authenticated else None
+    summary = in_call.for_viewer(user, meeting) if meeting is not None else None
+    if meeting is None or (summary is None and not access.join_decision(user, meeting).allowed):
+        _count_miss(request)
+        raise Http404("No such meeting.")
+    response = JsonResponse(summary.as_json() if summary is not None else {"summary": None})
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _join_end_screen(
