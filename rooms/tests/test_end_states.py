@@ -70,6 +70,7 @@ def _assert_end_screen(response, key: str) -> str:
     assert "Ask to join" not in body
     assert "preview-video" not in body
     assert "The meeting is on now" not in body
+    assert "in-call-summary" not in body  # "Ana is in this call" (rooms.in_call)
     title = end_states.SCREENS[key].title.replace("'", "&#x27;")
     assert _visible(response).count(title) == 1, "said once"
     assert f"<title>{title} · meet</title>" in body
@@ -160,7 +161,8 @@ def test_a_one_off_meeting_that_ended_shows_ended_without_a_camera_or_join(
 ) -> None:
     meeting = schedule(host, invitees=[other.email])
     services.mark_live(meeting)
-    assert "The meeting is on now." in _page(client, other, meeting).content.decode()
+    # On: the pre-join says who is in it (nobody yet: marked live, no one has joined).
+    assert "No one else is here." in _page(client, other, meeting).content.decode()
     services.mark_ended(meeting)
     body = _assert_end_screen(_page(client, other, meeting), "ended")
     assert _visible(_page(client, other, meeting)).count("ended") == 1
@@ -170,6 +172,7 @@ def test_a_one_off_meeting_that_ended_shows_ended_without_a_camera_or_join(
     assert CALL_CLIENT in host_body
     assert "The call has ended; you can start it again." in host_body
     assert "The meeting is on now" not in host_body
+    assert "in-call-summary" not in host_body
 
 
 def test_an_instant_meeting_whose_call_ended_shows_no_ended_screen(client, host, other) -> None:

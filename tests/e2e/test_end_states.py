@@ -68,6 +68,7 @@ def _expect_end_screen(page: Page, title: str) -> None:
     expect(screen.get_by_role("heading", name=title)).to_be_focused()
     expect(page.get_by_text(title, exact=True)).to_have_count(1)
     expect(page.get_by_text("The meeting is on now")).to_be_hidden()
+    expect(page.locator("#in-call-summary")).to_be_hidden()  # "Ana is in this call"
     expect(page.get_by_role("button", name="Join now")).to_be_hidden()
     expect(screen.get_by_role("link", name="Return to home screen")).to_be_visible()
     # Nothing sticks out sideways on a phone.
