@@ -39,7 +39,7 @@ globalThis.CustomEvent ??= class extends Event {
 };
 
 const { SignalingClient } = await import("../../static/js/call/signaling.js");
-const { bestColumns } = await import("../../static/js/call/tiles.js");
+const { bestColumns, fitFor, tileSize } = await import("../../static/js/call/tiles.js");
 const { classify, QualityMonitor, worst } = await import("../../static/js/call/quality.js");
 
 const tick = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -147,6 +147,29 @@ test("the grid keeps two people side by side on a wide screen and stacks them on
   assert.equal(bestColumns(3, 344, 580), 1);
   assert.equal(bestColumns(4, 1280, 640), 2);
   assert.equal(bestColumns(9, 1280, 640), 3);
+});
+
+test("tiles are the largest 16:9 boxes that fit, whatever the stage's shape", () => {
+  // A wide stage: two side by side, each limited by the width.
+  assert.deepEqual(tileSize(2, 1264, 640), { cols: 2, rows: 1, width: 628, height: 353 });
+  // Three on a laptop: two above, one below, limited by the height.
+  const three = tileSize(3, 1264, 640);
+  assert.deepEqual([three.cols, three.rows], [2, 2]);
+  assert.ok(three.height * 2 + 8 <= 640 && three.width * 2 + 8 <= 1264);
+  // A phone's tall stage: stacked, as wide as the stage.
+  assert.deepEqual(tileSize(3, 344, 600), { cols: 1, rows: 3, width: 344, height: 193 });
+  for (const size of [three, tileSize(7, 900, 900), tileSize(1, 300, 700)]) {
+    assert.ok(Math.abs(size.width / size.height - 16 / 9) < 0.02, JSON.stringify(size));
+  }
+});
+
+test("a picture fills its box only when that crops little; a screen is always whole", () => {
+  assert.equal(fitFor(1280, 720), "cover");
+  assert.equal(fitFor(640, 480), "cover"); // a 4:3 webcam loses a quarter of its height
+  assert.equal(fitFor(720, 1280), "contain"); // a portrait phone camera
+  assert.equal(fitFor(720, 720), "contain"); // a square picture would lose 44 %
+  assert.equal(fitFor(1280, 720, 16 / 9, { screen: true }), "contain");
+  assert.equal(fitFor(0, 0), "cover"); // no frame yet
 });
 
 test("connection quality follows loss and round-trip time", () => {

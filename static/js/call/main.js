@@ -642,7 +642,7 @@ class Call {
   }
 
   _restoreDevicePickers() {
-    $(".prejoin-form", this.root).append($("#device-pickers", this.root));
+    $("#prejoin", this.root).append($("#device-pickers", this.root));
   }
 
   _leaveCallUi() {

@@ -2,9 +2,15 @@
 // quality), a large presentation area for shared screens, and the layout that re-flows the grid
 // for any number of people and any viewport. User text only ever goes in through textContent.
 
-// Cameras deliver 4:3 or 16:9; 4:3 keeps side-by-side tiles for two people on a wide screen.
-const TILE_ASPECT = 4 / 3;
+// Every tile is a 16:9 box whatever the stage's shape, as in Meet: the grid picks the largest
+// 16:9 tile that fits all of them and centres the block, leaving the rest of the stage empty.
+export const TILE_ASPECT = 16 / 9;
 const GRID_GAP_PX = 8;
+// A picture fills its box (object-fit: cover) only while that crops at most this share of it:
+// a 4:3 webcam in a 16:9 box loses a quarter of its height (foreheads and shoulders) and still
+// fills the box; a portrait phone camera (it would lose 68 %) is shown whole, letterboxed.
+// Screen shares are always shown whole: a cropped slide or line of code is useless.
+export const MAX_COVER_CROP = 0.26;
 
 function initialOf(name) {
   const trimmed = (name || "").trim();
@@ -27,6 +33,28 @@ export function bestColumns(count, width, height, aspect = TILE_ASPECT, gap = GR
     }
   }
   return best;
+}
+
+// The largest tiles of a fixed aspect ratio that `count` of them fit in a width x height box:
+// {cols, rows, width, height} in whole pixels (rounded down, so the block never overflows).
+export function tileSize(count, width, height, aspect = TILE_ASPECT, gap = GRID_GAP_PX) {
+  const cols = bestColumns(count, width, height, aspect, gap);
+  const rows = Math.max(1, Math.ceil(Math.max(count, 1) / cols));
+  const cellWidth = Math.max(0, (width - gap * (cols - 1)) / cols);
+  const cellHeight = Math.max(0, (height - gap * (rows - 1)) / rows);
+  const tileWidth = Math.floor(Math.min(cellWidth, cellHeight * aspect));
+  return { cols, rows, width: tileWidth, height: Math.floor(tileWidth / aspect) };
+}
+
+// How a picture of videoWidth x videoHeight goes in a box of boxAspect (width / height):
+// "cover" (fills it, cropping the overflow) when that crops little, else "contain" (whole,
+// letterboxed). Unknown sizes (no frame yet) fill the box, as most cameras are close to 16:9.
+export function fitFor(videoWidth, videoHeight, boxAspect = TILE_ASPECT, { screen = false } = {}) {
+  if (screen) return "contain";
+  if (!videoWidth || !videoHeight || !boxAspect) return "cover";
+  const videoAspect = videoWidth / videoHeight;
+  const cropped = 1 - Math.min(videoAspect, boxAspect) / Math.max(videoAspect, boxAspect);
+  return cropped <= MAX_COVER_CROP ? "cover" : "contain";
 }
 
 export class TileGrid {
@@ -57,10 +85,17 @@ export class TileGrid {
       initial: element.querySelector(".tile-initial"),
       muted: element.querySelector(".tile-muted"),
       quality: element.querySelector(".tile-quality"),
+      voice: element.querySelector(".tile-voice"),
       displayName: "",
       track: null,
+      isScreen: extraClass === "tile-screen",
     };
     this._setName(tile, name);
+    // The picture's shape is known (and may change: a phone turned, another camera picked)
+    // only once frames arrive.
+    tile.video.addEventListener("loadedmetadata", () => this._fit(tile));
+    tile.video.addEventListener("resize", () => this._fit(tile));
+    this._fit(tile);
     return tile;
   }
 
@@ -69,6 +104,16 @@ export class TileGrid {
     tile.name.textContent = name;
     tile.initial.textContent = initialOf(name);
     tile.element.setAttribute("aria-label", name);
+  }
+
+  // object-fit for this tile's picture, against the box it has now (16:9 in the grid; the
+  // presentation area's shape for a screen).
+  _fit(tile) {
+    const box = tile.element.getBoundingClientRect();
+    const boxAspect = box.width > 0 && box.height > 0 ? box.width / box.height : TILE_ASPECT;
+    tile.element.dataset.fit = fitFor(tile.video.videoWidth, tile.video.videoHeight, boxAspect, {
+      screen: tile.isScreen,
+    });
   }
 
   addPeer(peerId, name, { isLocal = false } = {}) {
@@ -148,13 +193,20 @@ export class TileGrid {
     if (!tile) return;
     tile.muted.hidden = !muted;
     tile.element.classList.toggle("tile-mic-muted", muted);
+    this._renderSpeaking(tile, this.activeSpeaker === peerId);
   }
 
   setActiveSpeaker(peerId) {
     this.activeSpeaker = peerId;
-    for (const [id, tile] of this.tiles) {
-      tile.element.classList.toggle("tile-speaking", id === peerId);
-    }
+    for (const [id, tile] of this.tiles) this._renderSpeaking(tile, id === peerId);
+  }
+
+  // The ring over the picture and the moving bars on the mic badge. A muted microphone shows
+  // its badge instead of bars (the SFU does not name a paused microphone, but a mute may land
+  // before the next activeSpeaker).
+  _renderSpeaking(tile, speaking) {
+    tile.element.classList.toggle("tile-speaking", speaking);
+    tile.voice.hidden = !speaking || !tile.muted.hidden;
   }
 
   // quality: "good" | "fair" | "poor" | "unknown"; reason: why, in words (or "").
@@ -181,6 +233,7 @@ export class TileGrid {
         screen = this._build(peerId, label, "tile-screen");
         screen.muted.remove();
         screen.quality.remove();
+        screen.voice.remove();
         this.screens.set(peerId, screen);
         this.presentation.append(screen.element);
       }
@@ -264,10 +317,14 @@ export class TileGrid {
     this.grid.classList.toggle("tile-grid-one-to-one", oneToOne);
     const inGrid = oneToOne ? 1 : count;
     const { width, height } = this.grid.getBoundingClientRect();
-    const cols = bestColumns(inGrid, width, height);
-    const rows = Math.max(1, Math.ceil(inGrid / cols));
+    const size = tileSize(inGrid, width, height);
+    const { cols, rows } = size;
     this.grid.style.setProperty("--cols", String(cols));
     this.grid.style.setProperty("--rows", String(rows));
+    // The grid's tracks are these exact sizes (call.css), centred in the stage: each tile is
+    // two half columns and the gap between them.
+    this.grid.style.setProperty("--tile-w", `${size.width}px`);
+    this.grid.style.setProperty("--tile-h", `${size.height}px`);
     this.grid.dataset.count = String(count);
     // A last row that is not full is centred (the grid counts half columns: each tile spans
     // two, and the last row's first tile starts half a tile in per missing tile).
@@ -277,6 +334,8 @@ export class TileGrid {
     ordered.forEach((element, index) => {
       element.style.gridColumnStart = index === lastRowStart ? String(cols - remainder + 1) : "";
     });
+    for (const tile of this.tiles.values()) this._fit(tile);
+    for (const screen of this.screens.values()) this._fit(screen);
   }
 
   clear() {
