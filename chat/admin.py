@@ -13,6 +13,7 @@ from django.http import HttpRequest
 
 from chat import services
 from chat.models import Message
+from rooms.audit import Origin
 
 
 @admin.register(Message)
@@ -59,7 +60,7 @@ class MessageAdmin(admin.ModelAdmin):
         for message in queryset.select_related("meeting"):
             if message.is_deleted:
                 continue
-            services.delete_message(request.user, message)
+            services.delete_message(request.user, message, origin=Origin.ADMIN)
             self.log_change(request, message, "Deleted for everyone")
             deleted += 1
         self.message_user(request, f"Deleted {deleted} message(s) for everyone.", messages.SUCCESS)

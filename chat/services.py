@@ -25,8 +25,9 @@ from chat.app_settings import app_settings
 from chat.models import MAX_MESSAGE_LENGTH, Message
 from chat.rate_limit import take_message_slot
 from chat.redis_client import redis_client, redis_key
-from rooms import access, moderation, presence
+from rooms import access, audit, moderation, presence
 from rooms.access import Actor
+from rooms.audit import Action, Origin
 from rooms.events import send_after_commit
 from rooms.models import Meeting
 
@@ -234,10 +235,13 @@ def message_in_meeting(meeting: Meeting, message_id: object) -> Message:
 # --- deleting -----------------------------------------------------------------------------
 
 
-def delete_message(actor: Actor, message: Message) -> Message:
+def delete_message(
+    actor: Actor, message: Message, *, origin: Origin | str = Origin.CALL
+) -> Message:
     """Delete a message for everyone (host, co-hosts and staff only; others get
     moderation.ModerationDenied): it stays in the history marked deleted, without its text, and
-    "chatMessageDeleted" {messageId} goes to the room. Deleting twice changes nothing."""
+    "chatMessageDeleted" {messageId} goes to the room. Deleting twice changes nothing (and
+    records nothing: the audit log has the first deletion, with `origin` the caller's layer)."""
     moderator, _role = moderation.check_moderator(actor, message.meeting)
     with transaction.atomic():
         current = Message.objects.select_for_update().get(pk=message.pk)
@@ -246,8 +250,23 @@ def delete_message(actor: Actor, message: Message) -> Message:
         current.deleted_at = timezone.now()
         current.deleted_by = moderator
         current.save(update_fields=["deleted_at", "deleted_by"])
+        # Who wrote it and its id, never its text: a deleted message must not live on here.
+        audit.record(
+            Action.CHAT_DELETE,
+            meeting=current.meeting,
+            actor=moderator,
+            origin=origin,
+            target=f"message {current.pk} by {_author_label(current)}",
+            details={"message_id": current.pk, "author_user_id": current.author_user_id},
+        )
         send_after_commit(current.meeting.code, "chatMessageDeleted", {"messageId": current.pk})
     return current
+
+
+def _author_label(message: Message) -> str:
+    if message.author_user_id is not None:
+        return f"{message.author_name} (user {message.author_user_id})"
+    return audit.guest_target(message.author_name)
 
 
 # --- the transcript -----------------------------------------------------------------------

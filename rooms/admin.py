@@ -3,11 +3,18 @@ the reminders already sent."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest
 
-from rooms import admin_attendance  # noqa: F401  (registers the read-only attendance)
+from rooms import (
+    admin_attendance,  # noqa: F401  (registers the read-only attendance)
+    admin_audit,  # noqa: F401  (registers the read-only audit log)
+    audit,
+)
 from rooms.admin_moderation import MeetingModerationAdminMixin
 from rooms.models import Invitation, Meeting, ReminderDelivery
 
@@ -92,6 +99,35 @@ class MeetingAdmin(MeetingModerationAdminMixin, admin.ModelAdmin):
             .annotate(invitation_total=Count("invitations", distinct=True))
         )
 
+    def save_model(
+        self, request: HttpRequest, obj: Meeting, form: ModelForm[Meeting], change: bool
+    ) -> None:
+        # A new host is a role change: the audit log has who handed the meeting to whom.
+        previous_host = form.initial.get("host") if change else None
+        super().save_model(request, obj, form, change)
+        if change and "host" in form.changed_data:
+            audit.record(
+                audit.Action.HOST_CHANGE,
+                meeting=obj,
+                actor=request.user,
+                origin=audit.Origin.ADMIN,
+                target=audit.user_target(obj.host),
+                details={"previous_host_id": _pk(previous_host), "host_id": obj.host_id},
+            )
+
+    def save_related(
+        self, request: HttpRequest, form: ModelForm[Meeting], formsets: Any, change: bool
+    ) -> None:
+        # The co-hosts are set by the form's save_m2m, here: compare before and after, inside
+        # the change view's transaction, so the audit log has every co-host made or unmade.
+        meeting = form.instance
+        before = set(meeting.co_hosts.values_list("pk", flat=True)) if change else set()
+        super().save_related(request, form, formsets, change)
+        after = set(meeting.co_hosts.values_list("pk", flat=True))
+        audit.record_co_host_changes(
+            request.user, meeting, before=before, after=after, origin=audit.Origin.ADMIN
+        )
+
     @admin.display(description="Invitations", ordering="invitation_total")
     def invitation_count(self, meeting: Meeting) -> int:
         return getattr(meeting, "invitation_total", 0)
@@ -106,3 +142,10 @@ class ReminderDeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+def _pk(value: object) -> int | None:
+    """A form's initial value for a foreign key: its primary key (or the object)."""
+    if value is None:
+        return None
+    return int(getattr(value, "pk", value))  # type: ignore[call-overload]

@@ -3,7 +3,8 @@ page with Mute, Remove and Re-admit. Mixed into the meetings admin (rooms/admin.
 
 Every action calls rooms.moderation with the admin user as actor (staff may moderate any
 meeting), so the room is told exactly as when a host does it in the call, and each is written
-to the admin log (LogEntry: who, what, when) through ModelAdmin.log_change.
+to the admin log (LogEntry: who, what, when) through ModelAdmin.log_change, and by the domain
+to the audit log (rooms.audit) with origin "admin".
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
 from rooms import moderation, presence
+from rooms.audit import Origin
 from rooms.models import Meeting, Removal
 
 MODERATION_ACTIONS = ("lock_meetings", "unlock_meetings", "end_meetings_for_everyone")
@@ -51,7 +53,7 @@ class MeetingModerationAdminMixin(admin.ModelAdmin):
         for meeting in queryset:
             if meeting.is_ended or meeting.locked == locked:
                 continue
-            moderation.set_locked(request.user, meeting, locked)
+            moderation.set_locked(request.user, meeting, locked, origin=Origin.ADMIN)
             self.log_change(request, meeting, "Locked" if locked else "Unlocked")
             changed += 1
         verb = "Locked" if locked else "Unlocked"
@@ -63,7 +65,7 @@ class MeetingModerationAdminMixin(admin.ModelAdmin):
         for meeting in queryset:
             if meeting.is_ended:
                 continue
-            moderation.end_meeting(request.user, meeting)
+            moderation.end_meeting(request.user, meeting, origin=Origin.ADMIN)
             self.log_change(request, meeting, "Ended for everyone")
             ended += 1
         self.message_user(request, f"Ended {ended} meeting(s) for everyone.", messages.SUCCESS)
@@ -109,17 +111,23 @@ class MeetingModerationAdminMixin(admin.ModelAdmin):
                     self._gone(request)
                     return
                 if action == "mute":
-                    moderation.mute_participant(request.user, meeting, participant.peer_id)
+                    moderation.mute_participant(
+                        request.user, meeting, participant.peer_id, origin=Origin.ADMIN
+                    )
                     done = f"Muted {participant.display_name}"
                 else:
                     moderation.remove_participant(
-                        request.user, meeting, peer_id=participant.peer_id
+                        request.user, meeting, peer_id=participant.peer_id, origin=Origin.ADMIN
                     )
                     done = f"Removed {participant.display_name}"
             elif action == "readmit":
                 removal = meeting.removals.get(pk=_int(request.POST.get("removal")))
                 moderation.readmit(
-                    request.user, meeting, user=removal.user, guest_key=removal.guest_key
+                    request.user,
+                    meeting,
+                    user=removal.user,
+                    guest_key=removal.guest_key,
+                    origin=Origin.ADMIN,
                 )
                 done = f"Re-admitted {removal.display_name or removal.user or 'a guest'}"
             else:

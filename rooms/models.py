@@ -553,3 +553,105 @@ class AttendanceReportDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"attendance report {self.meeting_id} {self.occurrence_start:%Y-%m-%d %H:%M}"
+
+
+# --- the audit log (rooms.audit) -----------------------------------------------------------
+
+
+class AuditLogIsAppendOnly(Exception):
+    """Raised by any attempt through the ORM to change or delete an AuditEntry."""
+
+
+class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
+    """Refuses bulk changes and deletions, so the default manager (which the admin, views and
+    shell sessions use) cannot rewrite history. Deleting a meeting or a user still nulls the
+    entry's foreign key: Django's deletion collector goes through `_base_manager`, a plain
+    manager, on purpose (the entry keeps the code and names it snapshotted)."""
+
+    def update(self, **kwargs: object) -> int:
+        raise AuditLogIsAppendOnly("Audit entries cannot be changed.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("Audit entries cannot be deleted.")
+
+    delete.queryset_only = True  # type: ignore[attr-defined]  # as Django's own delete
+
+
+class AuditEntry(models.Model):
+    """One moderation or administration action: who did what to whom, when, and from where.
+
+    Append-only as far as the application goes: `save` of an existing row, `delete`, and the
+    queryset's `update` and `delete` raise AuditLogIsAppendOnly, and the admin shows entries
+    read-only. This is not tamper-proofing: whoever can write the database (a DBA, a raw SQL
+    session, a migration) can still change or delete rows, and `_base_manager` is a plain
+    manager so that deleting a meeting or user can null the foreign keys. Every field a reader
+    needs is a text snapshot, so an entry stays meaningful after its meeting, actor or target
+    is deleted. Written only by rooms.audit.record, inside the action's own transaction.
+    """
+
+    class Action(models.TextChoices):
+        LOBBY_ADMIT = "lobby_admit", "Admitted from the lobby"
+        LOBBY_DENY = "lobby_deny", "Denied entry"
+        MUTE = "mute", "Asked to mute"
+        REMOVE = "remove", "Removed from the meeting"
+        READMIT = "readmit", "Re-admitted"
+        LOCK = "lock", "Locked the meeting"
+        UNLOCK = "unlock", "Unlocked the meeting"
+        GUESTS_ALLOWED = "guests_allowed", "Let guests ask to join"
+        GUESTS_REFUSED = "guests_refused", "Stopped guests asking to join"
+        END_FOR_ALL = "end_for_all", "Ended the call for everyone"
+        CHAT_DELETE = "chat_delete", "Deleted a chat message"
+        # Recording does not exist yet: the names are reserved so that the log's vocabulary
+        # (and its admin filter) does not change when it comes. Nothing records them today.
+        RECORDING_START = "recording_start", "Started recording"
+        RECORDING_STOP = "recording_stop", "Stopped recording"
+        RECORDING_DELETE = "recording_delete", "Deleted a recording"
+        COHOST_ADD = "cohost_add", "Made co-host"
+        COHOST_REMOVE = "cohost_remove", "No longer co-host"
+        HOST_CHANGE = "host_change", "Changed the host"
+
+    class Origin(models.TextChoices):
+        """Which layer the action came through; the caller says, the domain never guesses."""
+
+        CALL = "call", "In the call"
+        ADMIN = "admin", "Admin"
+        TASK = "task", "Background task"
+        PAGE = "page", "Meeting page"
+
+    meeting = models.ForeignKey(
+        Meeting, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_entries"
+    )
+    # The join code when it happened: what identifies the meeting once it is deleted.
+    meeting_code = models.CharField(max_length=12, blank=True, default="")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The actor's name and address then (empty for a task, which has no person behind it).
+    actor_name = models.CharField(max_length=300, blank=True, default="")
+    action = models.CharField(max_length=32, choices=Action.choices)
+    # Whom or what it was done to, in words with its ids ("Pat <pat@example.org> (user 12)",
+    # "Visitor (guest)", "message 41 by Pat"); empty for the meeting itself.
+    target = models.CharField(max_length=300, blank=True, default="")
+    origin = models.CharField(max_length=8, choices=Origin.choices)
+    # A few ids and counts (rooms.audit.MAX_DETAILS_LENGTH characters of JSON at most).
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["meeting", "-created_at"], name="audit_meeting_newest")]
+
+    def __str__(self) -> str:
+        who = self.actor_name or "System"
+        return f"{self.created_at:%Y-%m-%d %H:%M} {who}: {self.get_action_display()}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise AuditLogIsAppendOnly("Audit entries cannot be changed.")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("Audit entries cannot be deleted.")

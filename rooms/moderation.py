@@ -10,6 +10,10 @@ connection hears and relays to its client.
 Participants are named two ways: by `peer_id` (the call's id for one browser tab, known to the
 consumer) to reach them now, and by `user` or `guest_key` (a stable, non-secret id of a guest's
 browser session, never the raw session key) to remember a removal or an admission past the tab.
+
+Every action that happens is recorded in the audit log (rooms.audit.record) inside its own
+transaction. `origin` says which layer asked: the signaling consumer passes "call", the admin
+"admin"; it defaults to "call", where the moderation controls live.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from rooms import access, attendance, presence, services
+from rooms import access, attendance, audit, presence, services
 from rooms.access import Actor
 from rooms.app_settings import app_settings
+from rooms.audit import Action, Origin
 from rooms.events import MODERATORS, send_after_commit
 from rooms.models import LobbyRequest, Meeting, Participant, Removal
 
@@ -116,13 +121,24 @@ def _present_participant(meeting: Meeting, peer_id: object) -> Participant:
 # --- mute ---------------------------------------------------------------------------------
 
 
-def mute_participant(actor: Actor, meeting: Meeting, peer_id: str) -> None:
+def mute_participant(
+    actor: Actor, meeting: Meeting, peer_id: str, *, origin: Origin | str = Origin.CALL
+) -> None:
     """Ask the participant's consumer to pause their microphone ("muteRequested", which the
     consumer turns into pausing the mic producer and notifying "mutedByHost"). Nothing is stored:
     the participant may unmute themselves, as in Google Meet."""
     check_can_moderate(actor, meeting)
     participant = _present_participant(meeting, peer_id)
-    send_after_commit(meeting.code, "muteRequested", {}, target_peer_id=participant.peer_id)
+    with transaction.atomic():
+        audit.record(
+            Action.MUTE,
+            meeting=meeting,
+            actor=actor,
+            origin=origin,
+            target=audit.participant_target(participant.user, participant.display_name),
+            details={"peer_id": participant.peer_id},
+        )
+        send_after_commit(meeting.code, "muteRequested", {}, target_peer_id=participant.peer_id)
 
 
 # --- remove and re-admit ------------------------------------------------------------------
@@ -135,6 +151,7 @@ def remove_participant(
     peer_id: str | None = None,
     user: User | None = None,
     guest_key: str = "",
+    origin: Origin | str = Origin.CALL,
 ) -> Removal:
     """Remove a participant from the meeting for good: they are told ("removed"; the consumer
     then closes the WebSocket with 4403) and `is_removed` refuses them at every later join until
@@ -164,6 +181,14 @@ def remove_participant(
                 "removed_at": timezone.now(),
                 "display_name": display_name[:MAX_DISPLAY_NAME_LENGTH],
             },
+        )
+        audit.record(
+            Action.REMOVE,
+            meeting=meeting,
+            actor=moderator,
+            origin=origin,
+            target=audit.participant_target(user, removal.display_name),
+            details={"peer_id": peer_id or "", "guest_key": guest_key},
         )
         if user is not None:
             send_after_commit(meeting.code, "removed", {}, target_user_id=user.pk)
@@ -200,21 +225,44 @@ def is_removed(meeting: Meeting, *, user: User | None = None, guest_key: str = "
 
 
 def readmit(
-    actor: Actor, meeting: Meeting, *, user: User | None = None, guest_key: str = ""
+    actor: Actor,
+    meeting: Meeting,
+    *,
+    user: User | None = None,
+    guest_key: str = "",
+    origin: Origin | str = Origin.CALL,
 ) -> bool:
-    """Lift a removal; True when there was one."""
+    """Lift a removal; True when there was one (and only then is it recorded)."""
     check_can_moderate(actor, meeting)
     _check_identity(user, guest_key)
-    deleted, _ = Removal.objects.filter(
-        meeting=meeting, user=user, guest_key=guest_key if user is None else ""
-    ).delete()
-    return deleted > 0
+    with transaction.atomic():
+        removal = (
+            Removal.objects.select_for_update()
+            .filter(meeting=meeting, user=user, guest_key=guest_key if user is None else "")
+            .first()
+        )
+        if removal is None:
+            return False
+        # The removal row goes: its name for the person is read before it does.
+        target = audit.participant_target(user, removal.display_name)
+        removal.delete()
+        audit.record(
+            Action.READMIT,
+            meeting=meeting,
+            actor=actor,
+            origin=origin,
+            target=target,
+            details={"guest_key": guest_key},
+        )
+    return True
 
 
 # --- lock ---------------------------------------------------------------------------------
 
 
-def set_locked(actor: Actor, meeting: Meeting, locked: bool) -> Meeting:
+def set_locked(
+    actor: Actor, meeting: Meeting, locked: bool, *, origin: Origin | str = Origin.CALL
+) -> Meeting:
     """Lock (nobody new enters; the consumer checks `meeting.locked` at join for everyone but
     moderators) or unlock the meeting. Sends "meetingLocked" {locked} when it changes."""
     check_can_moderate(actor, meeting)
@@ -226,6 +274,12 @@ def set_locked(actor: Actor, meeting: Meeting, locked: bool) -> Meeting:
         if current.locked != locked:
             current.locked = locked
             current.save(update_fields=["locked", "updated_at"])
+            audit.record(
+                Action.LOCK if locked else Action.UNLOCK,
+                meeting=current,
+                actor=actor,
+                origin=origin,
+            )
             send_after_commit(meeting.code, "meetingLocked", {"locked": locked})
     meeting.locked = locked
     return meeting
@@ -240,7 +294,9 @@ def guests_may_ask(meeting: Meeting) -> bool:
     return meeting.access_policy == Meeting.Access.GUESTS
 
 
-def set_guest_access(actor: Actor, meeting: Meeting, allowed: bool) -> Meeting:
+def set_guest_access(
+    actor: Actor, meeting: Meeting, allowed: bool, *, origin: Origin | str = Origin.CALL
+) -> Meeting:
     """The host control "Let guests ask to join", as in Meet's host controls: the meeting's
     access policy becomes "guests with the link" (signed-in people enter, guests ask to join)
     or "anyone signed in with the link". A meeting for invited people only keeps its policy
@@ -264,12 +320,21 @@ def set_guest_access(actor: Actor, meeting: Meeting, allowed: bool) -> Meeting:
             current.access_policy = policy
             current.save(update_fields=["access_policy", "updated_at"])
             send_after_commit(meeting.code, "guestAccessChanged", {"allowed": allowed})
+            turned_away = 0
             if not allowed:
                 waiting_guests = current.lobby_requests.select_for_update().filter(
                     state=LobbyRequest.State.WAITING, user=None
                 )
                 for request in waiting_guests:
                     _settle(request, LobbyRequest.State.DENIED, "lobbyDenied", moderator)
+                    turned_away += 1
+            audit.record(
+                Action.GUESTS_ALLOWED if allowed else Action.GUESTS_REFUSED,
+                meeting=current,
+                actor=moderator,
+                origin=origin,
+                details={"waiting_guests_denied": turned_away},
+            )
     meeting.access_policy = policy
     return meeting
 
@@ -371,18 +436,24 @@ def waiting_requests(meeting: Meeting) -> list[LobbyRequest]:
     return list(meeting.lobby_requests.filter(state=LobbyRequest.State.WAITING).order_by("pk"))
 
 
-def admit(actor: Actor, request: LobbyRequest) -> LobbyRequest:
+def admit(
+    actor: Actor, request: LobbyRequest, *, origin: Origin | str = Origin.CALL
+) -> LobbyRequest:
     """Let a waiting person in: "lobbyAdmitted" to their waiting peer, after which their join
     succeeds (`is_admitted`); an earlier removal is lifted. Moderators get "lobbyResolved"."""
-    return _decide(actor, request, LobbyRequest.State.ADMITTED, "lobbyAdmitted")
+    return _decide(actor, request, LobbyRequest.State.ADMITTED, "lobbyAdmitted", origin)
 
 
-def deny(actor: Actor, request: LobbyRequest) -> LobbyRequest:
+def deny(
+    actor: Actor, request: LobbyRequest, *, origin: Origin | str = Origin.CALL
+) -> LobbyRequest:
     """Turn a waiting person away: "lobbyDenied" to their waiting peer. They may ask again."""
-    return _decide(actor, request, LobbyRequest.State.DENIED, "lobbyDenied")
+    return _decide(actor, request, LobbyRequest.State.DENIED, "lobbyDenied", origin)
 
 
-def _decide(actor: Actor, request: LobbyRequest, state: str, event: str) -> LobbyRequest:
+def _decide(
+    actor: Actor, request: LobbyRequest, state: str, event: str, origin: Origin | str
+) -> LobbyRequest:
     meeting = request.meeting
     moderator, _role = check_moderator(actor, meeting)
     with transaction.atomic():
@@ -399,6 +470,14 @@ def _decide(actor: Actor, request: LobbyRequest, state: str, event: str) -> Lobb
                 meeting=meeting, user=current.user, guest_key=current.guest_key
             ).delete()
         _settle(current, state, event, moderator)
+        audit.record(
+            Action.LOBBY_ADMIT if state == LobbyRequest.State.ADMITTED else Action.LOBBY_DENY,
+            meeting=meeting,
+            actor=moderator,
+            origin=origin,
+            target=audit.lobby_request_target(current),
+            details={"request_id": current.pk, "peer_id": current.peer_id},
+        )
     return current
 
 
@@ -485,7 +564,7 @@ def is_admitted(meeting: Meeting, *, user: User | None = None, guest_key: str = 
 # --- end ----------------------------------------------------------------------------------
 
 
-def end_meeting(actor: Actor, meeting: Meeting) -> Meeting:
+def end_meeting(actor: Actor, meeting: Meeting, *, origin: Origin | str = Origin.CALL) -> Meeting:
     """End the call for everyone: "meetingEnded" to the room (each consumer notifies its client
     and closes with 4410), waiting lobby requests denied, and the status moved on by the
     meetings domain (rooms.services.mark_ended: ended, or back to scheduled for a recurring
@@ -505,6 +584,13 @@ def end_meeting(actor: Actor, meeting: Meeting) -> Meeting:
         )
         current.lobby_requests.filter(pk__in=[r.pk for r in waiting]).update(
             state=LobbyRequest.State.DENIED, decided_by=moderator, decided_at=timezone.now()
+        )
+        audit.record(
+            Action.END_FOR_ALL,
+            meeting=current,
+            actor=moderator,
+            origin=origin,
+            details={"waiting_denied": len(waiting)},
         )
         send_after_commit(current.code, "meetingEnded", {})
         # Those asking to join are not in the call: each waiting tab is told the meeting ended

@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User, new_calendar_token, validate_time_zone
+from rooms import audit
 from rooms.access import Actor, can_manage, invitations_of, signed_in
 from rooms.app_settings import app_settings
 from rooms.emails import send_calendar_email
@@ -139,7 +140,11 @@ def create_meeting_for_later(host: User, title: str = "") -> Meeting:
 
 
 @transaction.atomic
-def schedule_meeting(host: User, details: MeetingDetails) -> Meeting:
+def schedule_meeting(
+    host: User, details: MeetingDetails, *, origin: audit.Origin | str = audit.Origin.PAGE
+) -> Meeting:
+    """A scheduled meeting with its invitations sent; the co-hosts the host chose are recorded
+    in the audit log (`origin`: the layer that asked, the schedule page by default)."""
     check_details(details, new=True)
     meeting = Meeting.objects.create(
         host=host,
@@ -151,7 +156,11 @@ def schedule_meeting(host: User, details: MeetingDetails) -> Meeting:
         access_policy=details.access_policy,
         recurrence=details.recurrence,
     )
-    meeting.co_hosts.set([user for user in details.co_hosts if user.pk != host.pk])
+    co_hosts = [user for user in details.co_hosts if user.pk != host.pk]
+    meeting.co_hosts.set(co_hosts)
+    audit.record_co_host_changes(
+        host, meeting, before=(), after=[user.pk for user in co_hosts], origin=origin
+    )
     Invitation.objects.bulk_create(
         Invitation(meeting=meeting, email=email) for email in details.invitee_emails
     )
@@ -179,9 +188,16 @@ _CALENDAR_FIELDS = (
 
 
 @transaction.atomic
-def update_meeting(actor: Actor, meeting: Meeting, details: MeetingDetails) -> Meeting:
+def update_meeting(
+    actor: Actor,
+    meeting: Meeting,
+    details: MeetingDetails,
+    *,
+    origin: audit.Origin | str = audit.Origin.PAGE,
+) -> Meeting:
     """Apply the host's changes; when anything changed, bump SEQUENCE, send updates to the
-    invitees who stay, invitations to new ones and cancellations to those taken off."""
+    invitees who stay, invitations to new ones and cancellations to those taken off. Co-host
+    changes go to the audit log (`origin`: the layer that asked, the edit page by default)."""
     _check_manager(actor, meeting)
     current = Meeting.objects.select_for_update().get(pk=meeting.pk)
     if current.is_over:
@@ -197,13 +213,17 @@ def update_meeting(actor: Actor, meeting: Meeting, details: MeetingDetails) -> M
     added = [email for email in wanted if email not in existing]
     removed = [email for email in existing if email not in wanted]
     co_hosts = {user.pk for user in details.co_hosts if user.pk != current.host_id}
-    co_hosts_changed = co_hosts != set(current.co_hosts.values_list("pk", flat=True))
+    previous_co_hosts = set(current.co_hosts.values_list("pk", flat=True))
+    co_hosts_changed = co_hosts != previous_co_hosts
     if not (changed or added or removed or co_hosts_changed):
         return current
     for name in changed:
         setattr(current, name, getattr(details, name))
     if co_hosts_changed:
         current.co_hosts.set(list(co_hosts))
+        audit.record_co_host_changes(
+            actor, current, before=previous_co_hosts, after=co_hosts, origin=origin
+        )
     if {"starts_at", "time_zone", "recurrence"} & set(changed):
         _forget_stale_cancellations(current)
     if changed or added or removed:

@@ -28,6 +28,7 @@ from chat import services as chat_services
 from rooms import (
     access,
     attendance,
+    audit,
     calendar,
     end_states,
     in_call,
@@ -36,6 +37,7 @@ from rooms import (
     services,
 )
 from rooms.app_settings import app_settings
+from rooms.audit import Origin
 from rooms.emails import invitation_from_token
 from rooms.forms import CancelForm, MeetingForm, RsvpForm, split_emails, time_zone_names
 from rooms.join_codes import MAX_INPUT_LENGTH, parse_join_code
@@ -135,7 +137,7 @@ def schedule(request: HttpRequest) -> HttpResponse:
         form = MeetingForm(request.POST)
         if form.is_valid():
             try:
-                meeting = services.schedule_meeting(user, form.details())
+                meeting = services.schedule_meeting(user, form.details(), origin=Origin.PAGE)
             except ValidationError as error:
                 form.add_domain_errors(error)
             else:
@@ -212,6 +214,8 @@ def detail(request: HttpRequest, code: str) -> HttpResponse:
         **chat_services.transcript_context(request.user, meeting),
         # The host's and co-hosts' attendance report (rooms.attendance), ?occurrence= picks one.
         **attendance.page_context(request.user, meeting, request.GET.get("occurrence")),
+        # The host's and co-hosts' moderation log (rooms.audit), newest first.
+        **audit.page_context(request.user, meeting),
     }
     return render(request, "rooms/detail.html", context)
 
@@ -235,7 +239,7 @@ def edit(request: HttpRequest, code: str) -> HttpResponse:
         form = MeetingForm(request.POST)
         if form.is_valid():
             try:
-                services.update_meeting(request.user, meeting, form.details())
+                services.update_meeting(request.user, meeting, form.details(), origin=Origin.PAGE)
             except ValidationError as error:
                 form.add_domain_errors(error)
             else:

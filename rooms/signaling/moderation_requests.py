@@ -3,7 +3,8 @@ function of rooms.moderation (or chat.services), which checks that the actor may
 sends the room events. Nothing is decided here (docs/chat-and-moderation.md).
 
 Each runs synchronously (ORM) through database_sync_to_async; PermissionDenied and
-ValidationError become error responses with the domain's code.
+ValidationError become error responses with the domain's code. Each passes origin "call" for
+the audit log (rooms.audit).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from channels.db import database_sync_to_async
 from chat import services as chat
 from rooms import moderation
 from rooms.access import Actor
+from rooms.audit import Origin
 from rooms.models import LobbyRequest, Meeting
 from rooms.signaling import protocol
 from rooms.signaling.context import ConnectionContext, RequestHandler
@@ -26,14 +28,14 @@ ModerationRequest = Callable[[Meeting, Actor, dict[str, Any]], dict[str, Any]]
 
 def mute_participant(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     peer_id = protocol.check_peer_id(protocol.field(data, "peerId"))
-    moderation.mute_participant(actor, meeting, peer_id)
+    moderation.mute_participant(actor, meeting, peer_id, origin=Origin.CALL)
     return {}
 
 
 def remove_participant(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     """Who the peer is (user or guest key) is read from presence by rooms.moderation."""
     peer_id = protocol.check_peer_id(protocol.field(data, "peerId"))
-    moderation.remove_participant(actor, meeting, peer_id=peer_id)
+    moderation.remove_participant(actor, meeting, peer_id=peer_id, origin=Origin.CALL)
     return {}
 
 
@@ -41,7 +43,7 @@ def lock_meeting(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[s
     locked = protocol.field(data, "locked")
     if not isinstance(locked, bool):
         raise ProtocolError("invalid_data", "locked must be true or false")
-    moderation.set_locked(actor, meeting, locked)
+    moderation.set_locked(actor, meeting, locked, origin=Origin.CALL)
     return {"locked": locked}
 
 
@@ -49,17 +51,17 @@ def set_guest_access(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> di
     allowed = protocol.field(data, "allowed")
     if not isinstance(allowed, bool):
         raise ProtocolError("invalid_data", "allowed must be true or false")
-    moderation.set_guest_access(actor, meeting, allowed)
+    moderation.set_guest_access(actor, meeting, allowed, origin=Origin.CALL)
     return {"allowed": allowed}
 
 
 def admit_entry(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
-    moderation.admit(actor, _lobby_request(meeting, actor, data))
+    moderation.admit(actor, _lobby_request(meeting, actor, data), origin=Origin.CALL)
     return {}
 
 
 def deny_entry(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
-    moderation.deny(actor, _lobby_request(meeting, actor, data))
+    moderation.deny(actor, _lobby_request(meeting, actor, data), origin=Origin.CALL)
     return {}
 
 
@@ -73,12 +75,12 @@ def lobby_requests(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict
 
 def delete_chat_message(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     message = chat.message_in_meeting(meeting, protocol.field(data, "messageId"))
-    chat.delete_message(actor, message)
+    chat.delete_message(actor, message, origin=Origin.CALL)
     return {}
 
 
 def end_meeting(meeting: Meeting, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
-    moderation.end_meeting(actor, meeting)
+    moderation.end_meeting(actor, meeting, origin=Origin.CALL)
     return {}
 
 
