@@ -655,3 +655,103 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise AuditLogIsAppendOnly("Audit entries cannot be deleted.")
+
+
+# --- polls (rooms.polls) --------------------------------------------------------------------
+
+MAX_POLL_QUESTION_LENGTH = 300
+MAX_POLL_OPTION_LENGTH = 100
+MIN_POLL_OPTIONS = 2
+MAX_POLL_OPTIONS = 10
+
+
+class Poll(models.Model):
+    """A question a host or co-host asks in a meeting's call, with MIN_POLL_OPTIONS to
+    MAX_POLL_OPTIONS options, single choice. Kept with the meeting after the call (its page
+    shows the results). Written only by rooms.polls."""
+
+    meeting = models.ForeignKey("rooms.Meeting", on_delete=models.CASCADE, related_name="polls")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    question = models.CharField(max_length=MAX_POLL_QUESTION_LENGTH)
+    # Anonymous: nobody, moderators included, ever sees who voted for what.
+    anonymous = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Counts up with every change to the results, under the poll's row lock: results sent by
+    # different processes may reach a client in either order, and it keeps the newest.
+    revision = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["meeting", "created_at"], name="poll_meeting_created")]
+
+    def __str__(self) -> str:
+        return self.question
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class PollOption(models.Model):
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="options")
+    # 0-based: the `optionIndex` a vote names.
+    position = models.PositiveSmallIntegerField()
+    text = models.CharField(max_length=MAX_POLL_OPTION_LENGTH)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["poll", "position"], name="poll_option_position")
+        ]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class PollVote(models.Model):
+    """One person's choice in one poll: a signed-in user (across their tabs) or a guest (by
+    guest key). Voting again while the poll is open changes this row, so each person counts
+    once, which the two conditional unique constraints hold even across processes."""
+
+    poll = models.ForeignKey(Poll, on_delete=models.CASCADE, related_name="votes")
+    option = models.ForeignKey(PollOption, on_delete=models.CASCADE, related_name="votes")
+    voter_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    voter_guest_key = models.CharField(max_length=64, blank=True, default="")
+    # The name shown in the call when the vote was cast (people rename themselves mid-call).
+    voter_name = models.CharField(max_length=100)
+    voted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["voted_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["poll", "voter_user"],
+                condition=Q(voter_user__isnull=False),
+                name="one_poll_vote_per_user",
+            ),
+            models.UniqueConstraint(
+                fields=["poll", "voter_guest_key"],
+                condition=~Q(voter_guest_key=""),
+                name="one_poll_vote_per_guest",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.voter_name}: {self.option_id}"
+
+    @property
+    def by_guest(self) -> bool:
+        return self.voter_user_id is None and bool(self.voter_guest_key)

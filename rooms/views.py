@@ -33,6 +33,7 @@ from rooms import (
     end_states,
     in_call,
     people_directory,
+    polls,
     selectors,
     services,
 )
@@ -216,6 +217,8 @@ def detail(request: HttpRequest, code: str) -> HttpResponse:
         **attendance.page_context(request.user, meeting, request.GET.get("occurrence")),
         # The host's and co-hosts' moderation log (rooms.audit), newest first.
         **audit.page_context(request.user, meeting),
+        # The meeting's polls (rooms.polls), for those who may read its chat afterwards.
+        **polls.page_context(request.user, meeting),
     }
     return render(request, "rooms/detail.html", context)
 

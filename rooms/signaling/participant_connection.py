@@ -30,6 +30,7 @@ from rooms.signaling.context import ConnectionContext, RequestHandler, Socket, S
 from rooms.signaling.media_relay import MediaRelay
 from rooms.signaling.membership import Membership
 from rooms.signaling.moderation_requests import moderation_handlers
+from rooms.signaling.poll_requests import poll_handlers
 from rooms.signaling.protocol import ProtocolError, Request, Response
 from rooms.signaling.rate_limit import TokenBucket
 from rooms.signaling.room_event_relay import RoomEventRelay
@@ -58,6 +59,7 @@ class ParticipantConnection:
             **chat_handlers(context),
             **moderation_handlers(context),
             **together_handlers(context),
+            **poll_handlers(context),
         }
 
     @property

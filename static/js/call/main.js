@@ -240,6 +240,7 @@ class Call {
       else if (action === "leave") this.leave();
       else if (action === "toggle-chat") this._togglePanel("chat-panel");
       else if (action === "toggle-people") this._togglePanel("people-panel");
+      else if (action === "toggle-polls") this._togglePanel("polls-panel");
       else if (action === "toggle-settings") this._togglePanel("settings-panel");
       else if (action === "toggle-details") this._togglePanel("details-panel");
       else if (action === "copy-link") this._copyJoinLink(button);
@@ -313,6 +314,7 @@ class Call {
       panel.hidden = !show;
       const button = $(`[data-panel="${panel.id}"]`, this.root);
       if (button) button.setAttribute("aria-expanded", String(show));
+      if (panel.id === "polls-panel") this.together.polls.setOpen(show);
       if (show && panel.id === "chat-panel") {
         $("#chat-unread", this.root).hidden = true;
         $("#chat-input", this.root).focus();
