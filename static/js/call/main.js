@@ -29,6 +29,7 @@
 import { ChatPanel } from "./chat.js";
 import { Chime } from "./chime.js";
 import { LevelMeter, LocalDevices } from "./devices.js";
+import { setUpFullScreen } from "./fullscreen.js";
 import {
   endActions, endStateForClose, endStateForMeetingEnded, endStateForRefusal,
 } from "./end-states.js";
@@ -230,6 +231,7 @@ class Call {
 
   _bindUi() {
     const root = this.root;
+    setUpFullScreen($("#fullscreen-button", root), $("#in-call", root));
     root.addEventListener("click", (event) => {
       const button = event.target.closest("[data-action]");
       if (!button || !root.contains(button)) return;
