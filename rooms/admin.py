@@ -78,13 +78,15 @@ class MeetingAdmin(MeetingModerationAdminMixin, admin.ModelAdmin):
         "locked",
         "status",
         "kind",
+        "repeats",
     )
-    raw_id_fields = ("host",)
+    # The host by name, searched as typed (the users' admin searches name and address).
+    autocomplete_fields = ("host",)
     filter_horizontal = ("co_hosts",)
     inlines = (InvitationInline, ReminderDeliveryInline)
     fieldsets = (
         (None, {"fields": ("title", "description", "host", "co_hosts", "code")}),
-        ("When", {"fields": ("starts_at", "ends_at", "time_zone", "recurrence")}),
+        ("When", {"fields": ("starts_at", "ends_at", "time_zone", "repeats", "recurrence")}),
         ("Access", {"fields": ("access_policy", "locked", "kind", "status", "ended_at")}),
         ("Calendar", {"fields": ("ical_uid", "sequence", "created_at", "updated_at")}),
     )
@@ -127,6 +129,11 @@ class MeetingAdmin(MeetingModerationAdminMixin, admin.ModelAdmin):
         audit.record_co_host_changes(
             request.user, meeting, before=before, after=after, origin=audit.Origin.ADMIN
         )
+
+    @admin.display(description="Repeats")
+    def repeats(self, meeting: Meeting) -> str:
+        """The rule in words, as the meeting page says it, above the RRULE box it reads."""
+        return meeting.recurrence_label or "Does not repeat"
 
     @admin.display(description="Invitations", ordering="invitation_total")
     def invitation_count(self, meeting: Meeting) -> int:

@@ -51,3 +51,27 @@ def test_change_page_shows_invitations_and_reminder_state(admin_client_) -> None
     assert "REQUEST" in text
     assert meeting.ical_uid in text
     assert admin_client_.get(reverse("admin:rooms_reminderdelivery_changelist")).status_code == 200
+
+
+def test_the_change_page_names_the_host_and_says_the_recurrence_in_words(admin_client_) -> None:
+    host = make_user("host@example.org", full_name="Hana Host")
+    meeting = schedule(host, recurrence="FREQ=WEEKLY", title="Weekly sync")
+    page = admin_client_.get(reverse("admin:rooms_meeting_change", args=[meeting.pk]))
+    text = page.content.decode()
+    # The host is an autocomplete box showing the account, searched by name, not an id to type.
+    assert 'class="admin-autocomplete' in text
+    assert f'<option value="{host.pk}" selected>host@example.org</option>' in text
+    assert meeting.recurrence_label.split(",")[0] in text  # "Weekly on …"
+    assert meeting.recurrence_label.startswith("Weekly")
+    # The autocomplete's search finds the host by name, for staff.
+    found = admin_client_.get(
+        reverse("admin:autocomplete"),
+        {"term": "Hana", "app_label": "rooms", "model_name": "meeting", "field_name": "host"},
+    )
+    assert [r["id"] for r in found.json()["results"]] == [str(host.pk)]
+
+
+def test_a_meeting_that_does_not_repeat_says_so(admin_client_) -> None:
+    meeting = schedule(make_user("host@example.org"))
+    text = admin_client_.get(reverse("admin:rooms_meeting_change", args=[meeting.pk])).content
+    assert "Does not repeat" in text.decode()
