@@ -49,10 +49,10 @@ test("Rejoin only where joining again can work", () => {
   }
 });
 
-test("Ask again after the lobby's no, Sign in when signed out, nothing else", () => {
+test("Ask again after the lobby's no or its time-out, Sign in when signed out, nothing else", () => {
   for (const key of END_STATE_KEYS) {
     const actions = endActions(key, { mayStartNextCall: true });
-    assert.equal(actions.askAgain, key === "denied", key);
+    assert.equal(actions.askAgain, key === "denied" || key === "lobby_timeout", key);
     assert.equal(actions.signIn, key === "signed_out", key);
   }
 });
