@@ -21,7 +21,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from chat import services as chat
-from rooms import access, events, moderation, presence, together
+from rooms import access, events, moderation, presence, spotlight, together
 from rooms.models import Meeting
 from rooms.signaling import admission as admission_policy
 from rooms.signaling import node_watch, protocol, shapes
@@ -137,6 +137,8 @@ class Membership:
         recent_chat = await database_sync_to_async(_recent_chat)(context)
         # Raised hands (the queue) and reactions (on or off, which): rooms.together.
         together_state = await database_sync_to_async(together.call_state)(context.meeting)
+        # The host's spotlight for everyone (later changes: spotlightChanged).
+        spotlight_state = await database_sync_to_async(spotlight.spotlight_state)(context.meeting)
         response = {
             "protocolVersion": protocol.PROTOCOL_VERSION,
             "peerId": peer_id,
@@ -156,6 +158,7 @@ class Membership:
             "meeting": await database_sync_to_async(_meeting_state)(context),
             "chat": {"messages": recent_chat},
             **together_state,
+            "spotlight": spotlight_state,
             # The participant was still present (a reconnect inside the grace period): the
             # others saw no peerClosed/newPeer. Media always starts afresh: the SFU's join
             # replaced the old media session, so the client publishes again.

@@ -1,6 +1,7 @@
-"""Raised hands and reactions on the signaling socket: each request checks its data's shape and
-calls one function of rooms.together, which decides who may do what and sends the room events.
-Nothing is decided here (docs/protocol.md, "Raised hands and reactions")."""
+"""Raised hands, reactions and the host's spotlight on the signaling socket: each request checks
+its data's shape and calls one function of rooms.together (rooms.spotlight), which decides who
+may do what and sends the room events. Nothing is decided here (docs/protocol.md, "Raised hands
+and reactions", "Spotlight")."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from rooms import together
+from rooms import spotlight, together
 from rooms.signaling import protocol
 from rooms.signaling.context import ConnectionContext, RequestHandler
 from rooms.signaling.protocol import ProtocolError, Request
@@ -67,7 +68,17 @@ def together_handlers(context: ConnectionContext) -> dict[str, RequestHandler]:
         )
         return {"enabled": enabled}
 
+    async def set_spotlight(request: Request) -> dict[str, Any]:
+        """`peerId`: the participant to put on everyone's stage; null removes the spotlight."""
+        own = context.require_joined()
+        target = protocol.field(request.data, "peerId")
+        peer_id = None if target is None else protocol.check_peer_id(target)
+        return await database_sync_to_async(spotlight.set_spotlight)(
+            context.user, context.meeting, peer_id, by_peer_id=own
+        )
+
     return {
+        "spotlight": set_spotlight,
         "raiseHand": raise_hand,
         "lowerHand": lower_hand,
         "lowerAllHands": lower_all_hands,

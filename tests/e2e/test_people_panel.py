@@ -1,9 +1,10 @@
 """The People panel as Meet's (issue 12, item 8), with three Chromium pages: Alice hosts, Bob
 and Carol join. Each person's row has a microphone icon named for what it shows and a ⋮ menu
 that holds only what the viewer may do: "Pin" / "Unpin" for everyone, "Mute" (while that mic
-is on) and "Remove from call" for hosts and co-hosts. The menu works by keyboard. Pinning
-puts that person on your own stage only; the lock shows to everyone. Effects are checked on
-the other page (its sending track) and in the database, not in the host's UI alone.
+is on), "Spotlight for everyone" and "Remove from call" for hosts and co-hosts. The menu works
+by keyboard. Pinning puts that person on your own stage only; the lock shows to everyone.
+Effects are checked on the other page (its sending track) and in the database, not in the
+host's UI alone.
 Screenshots at 1280x720 and 360x740 in var/screenshots/people-*.
 """
 
@@ -115,7 +116,7 @@ def test_people_panel_mic_icons_menu_pin_lock_and_removal(
 
     # The host's menu for a muted person: no "Mute". Escape closes it, focus back on ⋮.
     menu = alice.open_person_menu("Bob")
-    expect(_menu_items(menu)).to_have_text(["Pin", "Remove from call"])
+    expect(_menu_items(menu)).to_have_text(["Pin", "Spotlight for everyone", "Remove from call"])
     expect(_menu_items(menu).first).to_be_focused()
     _shot(alice.page, "host-menu")
     assert_accessible(alice.page, "People with a person's menu open")
@@ -136,7 +137,9 @@ def test_people_panel_mic_icons_menu_pin_lock_and_removal(
     )
     alice.page.keyboard.press("Enter")
     menu = alice.page.get_by_role("menu", name="Options for Bob")
-    expect(_menu_items(menu)).to_have_text(["Pin", "Mute", "Remove from call"])
+    expect(_menu_items(menu)).to_have_text(
+        ["Pin", "Mute", "Spotlight for everyone", "Remove from call"]
+    )
     expect(menu.get_by_role("menuitem", name="Pin")).to_be_focused()
     alice.page.keyboard.press("End")
     expect(menu.get_by_role("menuitem", name="Remove from call")).to_be_focused()

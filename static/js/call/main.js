@@ -5,6 +5,8 @@
 // backoff), media.js (send PC: we offer, ICE gathered first; receive PC: the SFU offers),
 // devices.js (camera, microphone, level meter), tiles.js (grid, presentation, audio),
 // chat.js, people.js (with a ⋮ menu per person), pin.js (pin someone to your own stage),
+// layout.js + layout-dialog.js ("Change layout": Auto, Tiled, Spotlight, Sidebar, the tile limit;
+// the host's spotlight for everyone, `spotlight` / `spotlightChanged`),
 // quality.js (connection quality from getStats), chime.js (the lobby's
 // sound), util.js.
 //
@@ -30,6 +32,7 @@ import { ChatPanel } from "./chat.js";
 import { Chime } from "./chime.js";
 import { LevelMeter, LocalDevices } from "./devices.js";
 import { setUpFullScreen } from "./fullscreen.js";
+import { LayoutDialog } from "./layout-dialog.js";
 import {
   endActions, endStateForClose, endStateForMeetingEnded, endStateForRefusal,
 } from "./end-states.js";
@@ -118,6 +121,15 @@ class Call {
       audioSink: $("#audio-sink", root),
     });
     this.pin = new Pin(this.tiles, { announce: (text) => this._announce(text) });
+    // Over the tile limit the last tile is "N others": it opens People, where everyone is.
+    this.tiles.onShowEveryone = () => {
+      if ($("#people-panel", root).hidden) this._togglePanel("people-panel");
+    };
+    this.layoutDialog = new LayoutDialog({
+      dialog: $("#layout-dialog", root),
+      tiles: this.tiles,
+      announce: (text) => this._announce(text),
+    });
     this.people = new PeoplePanel({
       list: $("#people-list", root),
       countElements: $$("[data-people-count]", root),
@@ -126,6 +138,7 @@ class Call {
       hostControls: $("#host-controls", root),
       onAction: (method, data) => this._onPersonAction(method, data),
       isPinned: (peerId) => this.pin.isPinned(peerId),
+      isSpotlit: (peerId) => this.tiles.spotlightPeerId === peerId,
       onLobbyChange: (waiting, added) => this._onLobbyChange(waiting, added),
     });
     this.locked = false;
@@ -245,6 +258,8 @@ class Call {
       else if (action === "toggle-polls") this._togglePanel("polls-panel");
       else if (action === "toggle-settings") this._togglePanel("settings-panel");
       else if (action === "toggle-details") this._togglePanel("details-panel");
+      else if (action === "open-layout") this.layoutDialog.open(button);
+      else if (action === "close-layout") this.layoutDialog.close();
       else if (action === "copy-link") this._copyJoinLink(button);
       else if (action === "close-ready") $("#ready-card", root).hidden = true;
       else if (action === "close-panel") this._togglePanel(null);
@@ -267,6 +282,8 @@ class Call {
     $("#speaker-select", root).addEventListener("change", (event) => this.tiles.setSpeaker(event.target.value));
     this._bindReceiveResolution($("#receive-resolution", root));
     document.addEventListener("keydown", (event) => {
+      // An open dialog ("Change layout") closes itself on Escape; the panel under it stays.
+      if (event.key === "Escape" && $("#layout-dialog", root).open) return;
       if (event.key === "Escape" && this._closeOpenPanel()) {
         event.preventDefault();
         return;
@@ -597,6 +614,22 @@ class Call {
       if (!seen.has(peerId)) this._removePeer(peerId);
     }
     this.together.applyJoin(data);
+    this._setSpotlight(data.spotlight ? data.spotlight.peerId : null);
+  }
+
+  // The host's spotlight for everyone (null: none): that person takes everyone's stage, unless
+  // someone pinned another for themselves (tiles.js layout(): a pin wins).
+  _setSpotlight(peerId, { say = false } = {}) {
+    const spotlit = typeof peerId === "string" && peerId ? peerId : null;
+    const before = this.tiles.spotlightPeerId;
+    this.tiles.setSpotlight(spotlit);
+    if (!say || before === spotlit) return;
+    if (spotlit === null) {
+      this._announce("Spotlight removed");
+      return;
+    }
+    const name = spotlit === this.peerId ? "You are" : `${(this.peers.get(spotlit) || {}).displayName || "Someone"} is`;
+    this.toast(`${name} spotlighted for everyone`);
   }
 
   _enterCall() {
@@ -759,6 +792,9 @@ class Call {
       case "producerClosed":
         if (this.media && data.producerId === this.media.producerId("screen")) this._stopPresenting(false);
         break;
+      case "spotlightChanged":
+        this._setSpotlight(data.peerId ?? null, { say: true });
+        break;
       case "activeSpeaker":
         this.tiles.setActiveSpeaker(data.peerId || null);
         this.people.setActiveSpeaker(data.peerId || null);
@@ -891,6 +927,8 @@ class Call {
     const name = data.peerId === this.peerId ? "You" : (this.peers.get(data.peerId) || {}).displayName;
     if (action === "pin") this.pin.pin(data.peerId, name || "");
     else if (action === "unpin") this.pin.unpin(name || "");
+    else if (action === "spotlightForEveryone") this._moderate("spotlight", { peerId: data.peerId });
+    else if (action === "removeSpotlight") this._moderate("spotlight", { peerId: null });
     else this._moderate(action, data);
   }
 
@@ -1202,6 +1240,7 @@ class Call {
     $("#preview-video", this.root).srcObject = null; // an end before joining: no frozen picture
     this.meter.detach();
     this.pin.unpin();
+    this.layoutDialog.close();
     this.tiles.clear();
     this.people.clear();
     this.peers.clear();

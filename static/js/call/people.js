@@ -3,7 +3,8 @@
 // "Unpin" for everyone (pin.js: your own stage only), and for hosts and co-hosts "Mute" (while
 // that microphone is on) and "Remove from call" (not the host; a co-host not another co-host,
 // as rooms.moderation decides). The menu holds only what this person may do, built when it
-// opens so that it matches the moment. The lobby's admit/deny list and the host controls (lock,
+// opens so that it matches the moment. Hosts and co-hosts also get "Spotlight for everyone" /
+// "Remove spotlight" (the `spotlight` request: that person on everyone's stage). The lobby's admit/deny list and the host controls (lock,
 // guests, reactions, end for all) are in the same panel. Names go in through textContent only.
 // Actions are handed to `onAction(action, data)`.
 
@@ -50,6 +51,7 @@ export class PeoplePanel {
   // isPinned(peerId): whether that person is pinned to our stage (pin.js), for Pin / Unpin.
   constructor({
     list, countElements, lobbySection, lobbyList, hostControls, onAction, onLobbyChange, isPinned,
+    isSpotlit,
   }) {
     this.list = list;
     this.countElements = countElements;
@@ -59,6 +61,8 @@ export class PeoplePanel {
     this.onAction = onAction || (() => {});
     this.onLobbyChange = onLobbyChange || (() => {});
     this.isPinned = isPinned || (() => false);
+    // isSpotlit(peerId): whether the host's spotlight is on that person (for everyone).
+    this.isSpotlit = isSpotlit || (() => false);
     this.rows = new Map(); // peerId -> row
     this.waiting = new Map(); // requestId -> <li>
     this.requests = new Map(); // requestId -> request (waiting)
@@ -151,8 +155,13 @@ export class PeoplePanel {
     items.push(this.isPinned(peerId)
       ? { text: "Unpin", action: "unpin" }
       : { text: "Pin", action: "pin" });
+    if (this.moderator && !row.isLocal && !row.muted) items.push({ text: "Mute", action: "muteParticipant" });
+    if (this.moderator) {
+      items.push(this.isSpotlit(peerId)
+        ? { text: "Remove spotlight", action: "removeSpotlight" }
+        : { text: "Spotlight for everyone", action: "spotlightForEveryone" });
+    }
     if (this.moderator && !row.isLocal) {
-      if (!row.muted) items.push({ text: "Mute", action: "muteParticipant" });
       const removable = row.role !== "host" && !(this.ownRole === "cohost" && row.role === "cohost");
       if (removable) items.push({ text: "Remove from call", action: "removeParticipant", danger: true });
     }

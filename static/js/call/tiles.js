@@ -1,6 +1,10 @@
 // The tile grid: one tile per participant (video or initial, name, muted icon, connection
 // quality), a large presentation area for shared screens, and the layout that re-flows the grid
 // for any number of people and any viewport. User text only ever goes in through textContent.
+// Who gets a tile and how the stage is arranged (Auto, Tiled, Spotlight, Sidebar; the tile limit
+// and its "N others" tile) is decided by layout.js's planLayout(); layout() here applies it.
+
+import { DEFAULT_MODE, DEFAULT_TILES, effectiveTileLimit, planLayout } from "./layout.js";
 
 // Every tile is a 16:9 box whatever the stage's shape, as in Meet: the grid picks the largest
 // 16:9 tile that fits all of them and centres the block, leaving the rest of the stage empty.
@@ -70,6 +74,15 @@ export class TileGrid {
     this.speakerDeviceId = "";
     this.activeSpeaker = null;
     this.pinnedPeerId = null; // set by pin.js: this person takes the stage (layout())
+    this.spotlightPeerId = null; // the host's spotlight for everyone (a pin wins over it)
+    this.mode = DEFAULT_MODE; // "Change layout": auto | tiled | spotlight | sidebar
+    this.tileChoice = DEFAULT_TILES; // the "Tiles" slider (effectiveTileLimit caps it on phones)
+    // When each person last spoke (a counter, higher = later): who keeps a tile over the limit.
+    this.lastSpoke = new Map();
+    this._speakCounter = 0;
+    this.plan = null; // the last planLayout() result
+    this.othersTile = null; // the "N others" tile, while some people have none
+    this.onShowEveryone = () => {}; // the "N others" tile was clicked (main.js opens People)
     this._resize = new ResizeObserver(() => this.layout());
     this._resize.observe(grid);
   }
@@ -143,6 +156,8 @@ export class TileGrid {
       tile.element.remove();
       this.tiles.delete(peerId);
     }
+    this.lastSpoke.delete(peerId);
+    if (this.spotlightPeerId === peerId) this.spotlightPeerId = null;
     this.setScreen(peerId, null);
     this.layout();
   }
@@ -199,6 +214,30 @@ export class TileGrid {
   setActiveSpeaker(peerId) {
     this.activeSpeaker = peerId;
     for (const [id, tile] of this.tiles) this._renderSpeaking(tile, id === peerId);
+    if (peerId === null || !this.tiles.has(peerId)) return;
+    this._speakCounter += 1;
+    this.lastSpoke.set(peerId, this._speakCounter);
+    // A speaker without a tile is swapped in; Spotlight and Sidebar follow the speaker.
+    const shown = this.plan ? this.plan.shown : [];
+    if (!shown.includes(peerId) || this.mode === "spotlight" || this.mode === "sidebar") this.layout();
+  }
+
+  // "Change layout": the mode and the chosen tile limit (both kept by main.js).
+  setLayout({ mode = this.mode, tiles = this.tileChoice } = {}) {
+    this.mode = mode;
+    this.tileChoice = tiles;
+    this.layout();
+  }
+
+  // The host's spotlight for everyone (null: none).
+  setSpotlight(peerId) {
+    this.spotlightPeerId = peerId;
+    this.layout();
+  }
+
+  // The tile limit that applies in this window now.
+  tileLimit() {
+    return effectiveTileLimit(this.tileChoice, window.innerWidth);
   }
 
   // The ring over the picture and the moving bars on the mic badge. A muted microphone shows
@@ -302,20 +341,47 @@ export class TileGrid {
   }
 
   layout() {
-    const count = this.tiles.size;
-    // Two people, no presentation: the other one fills the stage and we are a small picture
-    // in its corner (as Meet's 1:1 call); otherwise everyone in the grid.
     const presenting = this.screens.size > 0 || Boolean(this.presentingNotice);
-    // Pinned (pin.js): that tile takes the stage, the others a strip (--strip of them), as long
-    // as no presentation has the stage.
-    const pinned = !presenting && this.tiles.has(this.pinnedPeerId) ? this.pinnedPeerId : null;
-    this.grid.classList.toggle("tile-grid-pinned", pinned !== null);
-    for (const [id, tile] of this.tiles) tile.element.classList.toggle("tile-pinned", id === pinned);
-    this.grid.style.setProperty("--strip", String(Math.max(1, count - 1)));
-    const oneToOne = count === 2 && !presenting && pinned === null
-      && [...this.tiles.values()].some((tile) => tile.isLocal);
+    const ids = [...this.tiles.keys()];
+    const selfId = ids.find((id) => this.tiles.get(id).isLocal) ?? null;
+    const people = selfId === null ? ids : [selfId, ...ids.filter((id) => id !== selfId)];
+    const plan = planLayout({
+      mode: this.mode,
+      people,
+      selfId,
+      limit: this.tileLimit(),
+      pinnedId: this.pinnedPeerId,
+      spotlightId: this.spotlightPeerId,
+      activeSpeakerId: this.activeSpeaker,
+      lastSpoke: this.lastSpoke,
+      presenting,
+      previous: this.plan ? this.plan.shown : [],
+    });
+    this.plan = plan;
+    // Tiles without a place are hidden (display: none): the ViewReporter then reports 0x0 for
+    // their videos and the SFU sends nothing for them. The order is the plan's (CSS order, so
+    // no <video> is moved in the document, which would pause it).
+    const place = new Map(plan.shown.map((id, index) => [id, index]));
+    for (const [id, tile] of this.tiles) {
+      tile.element.hidden = !place.has(id);
+      tile.element.style.order = place.has(id) ? String(place.get(id)) : "";
+      tile.element.classList.toggle("tile-pinned", id === plan.stageId);
+    }
+    this._renderOthers(plan);
+    const stage = plan.arrangement === "stage";
+    const oneToOne = plan.arrangement === "one-to-one";
+    const visible = plan.shown.length + (plan.others > 0 ? 1 : 0);
+    // The stage (a pinned, spotlit or speaking person): that tile large, the others a strip
+    // (--strip of them) beside it; .tile-grid-pinned / .tile-pinned in call.css.
+    this.grid.classList.toggle("tile-grid-pinned", stage);
+    this.grid.classList.toggle("tile-grid-empty", visible === 0);
+    this.grid.style.setProperty("--strip", String(Math.max(1, visible - (stage ? 1 : 0))));
+    // Two people, no presentation: the other one fills the stage and we are a small picture
+    // in its corner (as Meet's 1:1 call).
     this.grid.classList.toggle("tile-grid-one-to-one", oneToOne);
-    const inGrid = oneToOne ? 1 : count;
+    this.grid.dataset.layout = plan.arrangement;
+    this.grid.dataset.mode = this.mode;
+    const inGrid = oneToOne ? 1 : visible;
     const { width, height } = this.grid.getBoundingClientRect();
     const size = tileSize(inGrid, width, height);
     const { cols, rows } = size;
@@ -325,12 +391,15 @@ export class TileGrid {
     // two half columns and the gap between them.
     this.grid.style.setProperty("--tile-w", `${size.width}px`);
     this.grid.style.setProperty("--tile-h", `${size.height}px`);
-    this.grid.dataset.count = String(count);
+    this.grid.dataset.count = String(visible);
     // A last row that is not full is centred (the grid counts half columns: each tile spans
     // two, and the last row's first tile starts half a tile in per missing tile).
-    const ordered = [...this.grid.children].filter((element) => element.classList.contains("tile"));
+    const ordered = plan.shown.map((id) => this.tiles.get(id).element);
+    if (plan.others > 0) ordered.push(this.othersTile);
     const remainder = inGrid % cols;
-    const lastRowStart = remainder === 0 || oneToOne || presenting || pinned !== null ? -1 : inGrid - remainder;
+    const centred = plan.arrangement === "grid" && remainder !== 0;
+    const lastRowStart = centred ? inGrid - remainder : -1;
+    for (const tile of this.tiles.values()) tile.element.style.gridColumnStart = "";
     ordered.forEach((element, index) => {
       element.style.gridColumnStart = index === lastRowStart ? String(cols - remainder + 1) : "";
     });
@@ -338,8 +407,49 @@ export class TileGrid {
     for (const screen of this.screens.values()) this._fit(screen);
   }
 
+  // The last tile over the limit: "N others" with the first two of them as small avatars, as
+  // Meet's; it opens People, where everyone is.
+  _renderOthers(plan) {
+    if (plan.others === 0) {
+      if (this.othersTile) this.othersTile.remove();
+      this.othersTile = null;
+      return;
+    }
+    if (!this.othersTile) {
+      const element = document.createElement("button");
+      element.type = "button";
+      element.className = "tile tile-others";
+      element.addEventListener("click", () => this.onShowEveryone());
+      const faces = document.createElement("span");
+      faces.className = "tile-others-faces";
+      faces.setAttribute("aria-hidden", "true");
+      const label = document.createElement("span");
+      label.className = "tile-others-label";
+      element.append(faces, label);
+      this.othersTile = element;
+    }
+    const element = this.othersTile;
+    const text = plan.others === 1 ? "1 other" : `${plan.others} others`;
+    element.querySelector(".tile-others-label").textContent = text;
+    element.setAttribute("aria-label", `${text}: show everyone in People`);
+    element.title = "Show everyone in People";
+    const faces = plan.hidden.slice(0, 2).map((id) => {
+      const face = document.createElement("span");
+      face.className = "tile-others-face";
+      face.textContent = initialOf(this.tiles.get(id).displayName);
+      return face;
+    });
+    element.querySelector(".tile-others-faces").replaceChildren(...faces);
+    element.style.order = String(plan.shown.length);
+    if (element.parentNode !== this.grid) this.grid.append(element);
+  }
+
   clear() {
     for (const peerId of [...this.tiles.keys()]) this.removePeer(peerId);
     for (const consumerId of [...this.audio.keys()]) this.removeAudio(consumerId);
+    this.spotlightPeerId = null;
+    this.lastSpoke.clear();
+    this.plan = null;
+    this.layout();
   }
 }
