@@ -178,7 +178,7 @@ def test_people_panel_mic_icons_menu_pin_lock_and_removal(
     _shot(bob.page, "not-pinned")
     alice.people_button.click()
     expect(_menu_items(alice.open_person_menu("Carol"))).to_have_text(
-        ["Unpin", "Mute", "Remove from call"]
+        ["Unpin", "Mute", "Spotlight for everyone", "Remove from call"]
     )
     alice.page.keyboard.press("Escape")
 
