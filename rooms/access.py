@@ -12,9 +12,10 @@ from allauth.account.models import EmailAddress
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from accounts.models import User
-from rooms.models import Invitation, Meeting, Participant
+from rooms.models import BreakoutAssignment, Invitation, Meeting, Participant
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -69,8 +70,19 @@ def require_signed_in(user: Actor) -> User:
     return person
 
 
+def governing_meeting(meeting: Meeting) -> Meeting:
+    """The meeting whose host, co-hosts, removals and lock rule this one: a breakout room's
+    parent (rooms.breakouts), else the meeting itself."""
+    if meeting.is_breakout and meeting.parent_id is not None:
+        parent = meeting.parent
+        assert parent is not None
+        return parent
+    return meeting
+
+
 def is_cohost(user: User, meeting: Meeting) -> bool:
-    return meeting.co_hosts.filter(pk=user.pk).exists()
+    # A breakout room has the co-hosts of its meeting (it has none of its own).
+    return governing_meeting(meeting).co_hosts.filter(pk=user.pk).exists()
 
 
 def verified_emails(user: User) -> QuerySet[EmailAddress, str]:
@@ -120,7 +132,9 @@ def only_moderators_may_restart(meeting: Meeting) -> bool:
     """A one-off scheduled meeting whose call ended is over: only its host or a co-host may
     start it again. An instant meeting's ended call was only its latest one: its link lets
     everyone the access policy lets in start the next (rooms.services.mark_ended)."""
-    return meeting.is_ended and not meeting.is_instant
+    # A breakout room's call ends whenever its last person leaves; it stays open to those
+    # assigned until its meeting's host closes the rooms (rooms.breakouts).
+    return meeting.is_ended and not meeting.is_instant and not meeting.is_breakout
 
 
 def may_start_next_call(user: Actor, meeting: Meeting) -> bool:
@@ -162,13 +176,50 @@ def can_view_details(user: Actor, meeting: Meeting) -> bool:
     )
 
 
-def join_decision(user: Actor, meeting: Meeting) -> Decision:
+def is_assigned_to_breakout(breakout: Meeting, user: User | None, guest_key: str) -> bool:
+    """Whether this person (a signed-in user, or a guest by key) is assigned to the room."""
+    assignments = BreakoutAssignment.objects.filter(breakout=breakout)
+    if user is not None:
+        return assignments.filter(user=user).exists()
+    return bool(guest_key) and assignments.filter(user=None, guest_key=guest_key).exists()
+
+
+def breakout_is_open(breakout: Meeting) -> bool:
+    """Open, or closing with its countdown still running (people are moved back at its end)."""
+    closes_at = breakout.breakout_closes_at
+    return closes_at is None or closes_at > timezone.now()
+
+
+def _breakout_decision(person: User | None, breakout: Meeting, guest_key: str) -> Decision:
+    """A breakout room lets in whom its meeting lets in, and of those only the meeting's
+    moderators (who may visit any room) and the people assigned to it, while it is open."""
+    parent = governing_meeting(breakout)
+    parent_decision = join_decision(person, parent, guest_key)
+    if not parent_decision.allowed or parent_decision.role is None:
+        return parent_decision
+    if not breakout_is_open(breakout):
+        return Decision(False, False, "breakout_closed")
+    role = parent_decision.role
+    if role in MODERATOR_ROLES or (person is not None and person.is_staff):
+        return Decision(True, False, "ok", role)
+    if is_assigned_to_breakout(breakout, person, guest_key):
+        # A guest assigned here was admitted to the meeting already: no second lobby.
+        return Decision(True, False, "ok", role)
+    return Decision(False, False, "not_assigned")
+
+
+def join_decision(user: Actor, meeting: Meeting, guest_key: str = "") -> Decision:
     """May this person (None or an anonymous user: a guest) enter the meeting's call?
 
     A cancelled meeting and an instant meeting whose link expired refuse everyone, the host
     too. An ended meeting is not refused here: an instant meeting's link works after its call
     ended (as Meet's do); a one-off scheduled meeting that ended only lets a host or co-host
-    start it again, which the call checks at join (only_moderators_may_restart)."""
+    start it again, which the call checks at join (only_moderators_may_restart).
+
+    A breakout room (`guest_key` names a guest there) follows its meeting's decision and then
+    its own assignments (_breakout_decision)."""
+    if meeting.is_breakout:
+        return _breakout_decision(signed_in(user), meeting, guest_key)
     if meeting.status == Meeting.Status.CANCELLED:
         return Decision(False, False, "cancelled")
     if meeting.is_expired:

@@ -59,6 +59,15 @@ class Meeting(models.Model):
 
         SCHEDULED = "scheduled", "Scheduled"
         INSTANT = "instant", "Instant"
+        # A breakout room of a meeting's call (rooms.breakouts): a child meeting with its own
+        # code, SFU router, presence and chat; `parent` is the meeting, `title` the room's name.
+        BREAKOUT = "breakout", "Breakout room"
+
+    class BreakoutMode(models.TextChoices):
+        """How a breakout room's assigned people get there: moved at once, or asked to join."""
+
+        MOVE = "move", "Move people"
+        ASK = "ask", "Ask people to join"
 
     class Access(models.TextChoices):
         INVITEES = "invitees", "Only invited people"
@@ -100,6 +109,16 @@ class Meeting(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # Breakout rooms only (kind BREAKOUT, rooms.breakouts): the meeting the room belongs to;
+    # how assigned people are sent there; when the room closes (None while it is open; a time
+    # in the future while its closing countdown runs). Kept after closing with its chat.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="breakout_rooms"
+    )
+    breakout_mode = models.CharField(
+        max_length=8, choices=BreakoutMode.choices, blank=True, default=""
+    )
+    breakout_closes_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["starts_at", "pk"]
@@ -144,6 +163,10 @@ class Meeting(models.Model):
     @property
     def is_instant(self) -> bool:
         return self.kind == self.Kind.INSTANT
+
+    @property
+    def is_breakout(self) -> bool:
+        return self.kind == self.Kind.BREAKOUT
 
     @property
     def last_used_at(self) -> datetime | None:
@@ -755,3 +778,45 @@ class PollVote(models.Model):
     @property
     def by_guest(self) -> bool:
         return self.voter_user_id is None and bool(self.voter_guest_key)
+
+
+# --- breakout rooms (rooms.breakouts) --------------------------------------------------------
+
+MAX_BREAKOUT_ROOMS = 50
+MAX_BREAKOUT_NAME_LENGTH = 60
+
+
+class BreakoutAssignment(models.Model):
+    """One person's place in one breakout room: a signed-in user or a guest key (as removals
+    name people), so that a reconnect or a late join of the main room finds it again. Written
+    only by rooms.breakouts; kept after the rooms close (the room's `breakout_closes_at` says
+    whether it still counts)."""
+
+    meeting = models.ForeignKey(
+        Meeting, on_delete=models.CASCADE, related_name="breakout_assignments"
+    )
+    breakout = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="assignments")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    guest_key = models.CharField(max_length=64, blank=True, default="")
+    display_name = models.CharField(max_length=100, blank=True, default="")
+    assigned_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["assigned_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["breakout", "user"],
+                condition=models.Q(user__isnull=False),
+                name="rooms_breakout_assignment_unique_user",
+            ),
+            models.UniqueConstraint(
+                fields=["breakout", "guest_key"],
+                condition=models.Q(user__isnull=True),
+                name="rooms_breakout_assignment_unique_guest",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name or self.user or 'guest'} in {self.breakout}"

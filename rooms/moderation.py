@@ -171,9 +171,12 @@ def remove_participant(
     if user is not None:
         _check_removable(moderator, role, user, meeting)
         display_name = display_name or user.display_name
+    # A removal from a breakout room is a removal from its meeting, and one from the meeting
+    # reaches the person in whichever of its rooms they are (rooms.breakouts).
+    governing = access.governing_meeting(meeting)
     with transaction.atomic():
         removal, _ = Removal.objects.update_or_create(
-            meeting=meeting,
+            meeting=governing,
             user=user,
             guest_key=guest_key,
             defaults={
@@ -184,21 +187,23 @@ def remove_participant(
         )
         audit.record(
             Action.REMOVE,
-            meeting=meeting,
+            meeting=governing,
             actor=moderator,
             origin=origin,
             target=audit.participant_target(user, removal.display_name),
             details={"peer_id": peer_id or "", "guest_key": guest_key},
         )
-        if user is not None:
-            send_after_commit(meeting.code, "removed", {}, target_user_id=user.pk)
-        else:
+        rooms = [governing, *Meeting.objects.filter(parent=governing, kind=Meeting.Kind.BREAKOUT)]
+        for room in rooms:
+            if user is not None:
+                send_after_commit(room.code, "removed", {}, target_user_id=user.pk)
+                continue
             # Guests have no user id to target: each of their tabs in the call, by peer id.
-            tabs = presence.present_guest_tabs(meeting.pk, guest_key)
-            if peer_id is not None:
+            tabs = presence.present_guest_tabs(room.pk, guest_key)
+            if peer_id is not None and room.pk == meeting.pk:
                 tabs.add(peer_id)
             for tab in sorted(tabs):
-                send_after_commit(meeting.code, "removed", {}, target_peer_id=tab)
+                send_after_commit(room.code, "removed", {}, target_peer_id=tab)
     return removal
 
 
@@ -217,10 +222,13 @@ def is_removed(meeting: Meeting, *, user: User | None = None, guest_key: str = "
     """Whether this participant was removed from the meeting and not re-admitted since. The
     consumer refuses the join (errorCode "removed") when it is."""
     user = access.signed_in(user)
+    # A breakout room has its meeting's removals (rooms.breakouts).
+    meetings = [meeting.pk] if meeting.parent_id is None else [meeting.pk, meeting.parent_id]
+    removals = Removal.objects.filter(meeting_id__in=meetings)
     if user is not None:
-        return Removal.objects.filter(meeting=meeting, user=user).exists()
+        return removals.filter(user=user).exists()
     if guest_key:
-        return Removal.objects.filter(meeting=meeting, user=None, guest_key=guest_key).exists()
+        return removals.filter(user=None, guest_key=guest_key).exists()
     return False
 
 

@@ -25,11 +25,12 @@ def meetings_involving(user: User) -> QuerySet[Meeting]:
     # Invited at a confirmed address only (rooms.access.verified_emails says why).
     invited = invitations_of(user).exclude(response=Invitation.Response.DECLINED)
     co_hosted = Meeting.co_hosts.through.objects.filter(user_id=user.pk)
+    # A breakout room (rooms.breakouts) shows on its meeting's page, not as a meeting.
     return Meeting.objects.filter(
         Q(host=user)
         | Q(pk__in=co_hosted.values("meeting_id"))
         | Q(pk__in=invited.values("meeting_id"))
-    )
+    ).exclude(kind=Meeting.Kind.BREAKOUT)
 
 
 def upcoming_meetings_for(user: Actor, now: datetime | None = None) -> list[Meeting]:
@@ -84,6 +85,7 @@ def past_meetings_for(
             Q(pk__in=meetings_involving(person).values("pk")) | Q(pk__in=attended)
         )
         .exclude(status=Meeting.Status.LIVE)
+        .exclude(kind=Meeting.Kind.BREAKOUT)
         .exclude(status=Meeting.Status.CANCELLED, ended_at__isnull=True)
         .filter(Q(ended_at__isnull=False) | Q(kind=Meeting.Kind.SCHEDULED, starts_at__lt=now))
         .select_related("host")

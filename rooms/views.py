@@ -29,6 +29,7 @@ from rooms import (
     access,
     attendance,
     audit,
+    breakouts,
     calendar,
     end_states,
     in_call,
@@ -219,6 +220,8 @@ def detail(request: HttpRequest, code: str) -> HttpResponse:
         **audit.page_context(request.user, meeting),
         # The meeting's polls (rooms.polls), for those who may read its chat afterwards.
         **polls.page_context(request.user, meeting),
+        # Each breakout room's kept chat, under the room's name (rooms.breakouts).
+        **breakouts.page_context(request.user, meeting),
     }
     return render(request, "rooms/detail.html", context)
 

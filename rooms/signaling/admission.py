@@ -61,7 +61,9 @@ def admit(
     if meeting is None:
         return None
     person = access.signed_in(user)
-    decision = access.join_decision(person, meeting)
+    # A breakout room knows its guests by key (their assignment).
+    guest_key = "" if person is not None else guest_key_for(session)
+    decision = access.join_decision(person, meeting, guest_key)
     if not decision.allowed or decision.role is None:
         return None
     return Admission(
@@ -99,7 +101,7 @@ def refusal_at_join(
             "You are signed out. Sign in again to join.",
             protocol.CLOSE_UNAUTHENTICATED,
         )
-    decision = access.join_decision(person, meeting) if meeting is not None else None
+    decision = access.join_decision(person, meeting, guest_key) if meeting is not None else None
     if meeting is None or decision is None or not decision.allowed:
         # As at connect: a guest may be helped by signing in, anyone else cannot tell "gone"
         # from "not allowed".
@@ -132,6 +134,14 @@ def standing_refusal(
     if moderation.is_removed(meeting, user=person, guest_key=guest_key):
         return Refusal("removed", "You were removed from this meeting.")
     if admission.may_moderate:
+        return None
+    if meeting.is_breakout:
+        # A breakout room follows its meeting's lock; those assigned to it were let in already
+        # (access.join_decision let nobody else this far).
+        governing = access.governing_meeting(meeting)
+        admitted = access.is_assigned_to_breakout(meeting, person, guest_key)
+        if (meeting.locked or governing.locked) and not admitted:
+            return Refusal("meeting_locked", "The meeting is locked; nobody new can join.")
         return None
     admitted = moderation.is_admitted(meeting, user=person, guest_key=guest_key)
     if meeting.locked and not admitted:

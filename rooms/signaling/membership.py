@@ -21,7 +21,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from chat import services as chat
-from rooms import access, events, moderation, presence, spotlight, together
+from rooms import access, breakouts, events, moderation, presence, spotlight, together
 from rooms.models import Meeting
 from rooms.signaling import admission as admission_policy
 from rooms.signaling import node_watch, protocol, shapes
@@ -139,6 +139,7 @@ class Membership:
         together_state = await database_sync_to_async(together.call_state)(context.meeting)
         # The host's spotlight for everyone (later changes: spotlightChanged).
         spotlight_state = await database_sync_to_async(spotlight.spotlight_state)(context.meeting)
+        breakout_state = await database_sync_to_async(breakouts.call_state)(context.meeting)
         response = {
             "protocolVersion": protocol.PROTOCOL_VERSION,
             "peerId": peer_id,
@@ -159,6 +160,8 @@ class Membership:
             "chat": {"messages": recent_chat},
             **together_state,
             "spotlight": spotlight_state,
+            # The meeting's breakout rooms, and which one this call is (rooms.breakouts).
+            "breakouts": breakout_state,
             # The participant was still present (a reconnect inside the grace period): the
             # others saw no peerClosed/newPeer. Media always starts afresh: the SFU's join
             # replaced the old media session, so the client publishes again.
@@ -168,7 +171,23 @@ class Membership:
         context.state = State.JOINED
         self._start_heartbeat(peer_id)
         node_watch.current().watch(self.media)
+        # Assigned to an open breakout room (a reconnect, a late join): sent there again.
+        move = await database_sync_to_async(breakouts.pending_move)(
+            context.meeting, context.user, context.guest_key_if_guest
+        )
+        if move is not None:
+            self._notify_after_response(*move)
         return response
+
+    def _notify_after_response(self, method: str, data: dict[str, Any]) -> None:
+        """A notification that must follow this request's response (the client acts on it
+        once joined): queued as the next job, as _close_after_response does."""
+        context = self.context
+
+        async def notify() -> None:
+            await context.send(protocol.notification(method, data))
+
+        context.enqueue(notify)
 
     def _close_after_response(self, code: int) -> None:
         """Close with `code` once the refused join has had its response: the client learns

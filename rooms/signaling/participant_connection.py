@@ -25,6 +25,7 @@ from rooms.app_settings import app_settings
 from rooms.sfu_gateway import SfuUnavailable
 from rooms.signaling import protocol
 from rooms.signaling.admission import Admission
+from rooms.signaling.breakout_requests import breakout_handlers
 from rooms.signaling.chat_requests import chat_handlers
 from rooms.signaling.context import ConnectionContext, RequestHandler, Socket, State
 from rooms.signaling.media_relay import MediaRelay
@@ -60,6 +61,7 @@ class ParticipantConnection:
             **moderation_handlers(context),
             **together_handlers(context),
             **poll_handlers(context),
+            **breakout_handlers(context),
         }
 
     @property
