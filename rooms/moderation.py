@@ -25,6 +25,7 @@ from typing import Any
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -583,7 +584,15 @@ def end_meeting(actor: Actor, meeting: Meeting, *, origin: Origin | str = Origin
         current = Meeting.objects.select_for_update().get(pk=meeting.pk)
         if current.status != Meeting.Status.LIVE:
             return current
-        current = services.mark_ended(current)
+        current = services.mark_ended(current, with_breakout_rooms=True)
+        # Its open breakout rooms close with it, and everyone in them is told (rooms.breakouts).
+        now = timezone.now()
+        open_rooms = Meeting.objects.filter(parent=current, kind=Meeting.Kind.BREAKOUT).filter(
+            Q(breakout_closes_at__isnull=True) | Q(breakout_closes_at__gt=now)
+        )
+        for room in open_rooms:
+            send_after_commit(room.code, "meetingEnded", {})
+        open_rooms.update(breakout_closes_at=now)
         # Everyone's attendance ends now, tabs whose web process died included; the report
         # goes out (rooms.attendance).
         attendance.end_for_all(current)

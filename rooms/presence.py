@@ -349,7 +349,8 @@ def _leave_where(
     if last:
         _change_call_status(meeting, services.mark_ended)
         try:
-            attendance.call_over(meeting, closed)  # the report e-mail, once the call is over
+            if not meeting.is_breakout:  # a breakout room's people are its meeting's
+                attendance.call_over(meeting, closed)  # the report e-mail, once the call is over
         except Exception:
             logger.exception("queueing the attendance report failed for meeting %s", meeting.pk)
     return Departure(left=left, last=last)

@@ -24,7 +24,7 @@ from rooms.access import Actor, can_manage, invitations_of, signed_in
 from rooms.app_settings import app_settings
 from rooms.emails import send_calendar_email
 from rooms.events import send_after_commit
-from rooms.models import CancelledOccurrence, Invitation, Meeting
+from rooms.models import CancelledOccurrence, Invitation, Meeting, Participant
 from rooms.recurrence import next_occurrence, rule_occurrences, validate_end, validate_rrule
 
 MAX_INVITEES = 200
@@ -362,16 +362,23 @@ def mark_live(meeting: Meeting) -> Meeting:
 
 
 @transaction.atomic
-def mark_ended(meeting: Meeting) -> Meeting:
+def mark_ended(meeting: Meeting, *, with_breakout_rooms: bool = False) -> Meeting:
     """The last person left (or a host ended it for everyone): this call is over.
 
     A recurring meeting goes back to scheduled for its next occurrence. Any other is ended now
     (`ended_at`); for a one-off scheduled meeting that is the end (only a host or co-host may
     start it again: rooms.access.only_moderators_may_restart), while an instant meeting's
     link keeps working, its next call starting with whoever joins, until it goes unused for
-    ROOMS_INSTANT_MEETING_EXPIRY_DAYS after this end (Meeting.link_expires_at)."""
+    ROOMS_INSTANT_MEETING_EXPIRY_DAYS after this end (Meeting.link_expires_at).
+
+    While people are in the meeting's breakout rooms its call goes on, unless
+    `with_breakout_rooms` ("End meeting for all", which ends the rooms' calls as well)."""
     current = Meeting.objects.select_for_update().get(pk=meeting.pk)
     if current.status != Meeting.Status.LIVE:
+        return current
+    if not with_breakout_rooms and _present_in_breakout_rooms(current):
+        # Everyone left the main room for its breakout rooms (rooms.breakouts): the call goes
+        # on there, and they come back to it.
         return current
     now = timezone.now()
     upcoming = next_occurrence(current, now + current.duration) if current.recurrence else None
@@ -381,7 +388,22 @@ def mark_ended(meeting: Meeting) -> Meeting:
     else:
         current.mark_ended()
     meeting.status, meeting.ended_at = current.status, current.ended_at
+    parent = current.parent if current.is_breakout else None
+    if (
+        parent is not None
+        and parent.status == Meeting.Status.LIVE
+        and not Participant.objects.filter(meeting=parent, left_at__isnull=True).exists()
+    ):
+        # The last person of the last busy breakout room left, nobody being in the main
+        # room: the meeting's call is over too.
+        mark_ended(parent)
     return current
+
+
+def _present_in_breakout_rooms(meeting: Meeting) -> bool:
+    return Participant.objects.filter(
+        meeting__parent=meeting, meeting__kind=Meeting.Kind.BREAKOUT, left_at__isnull=True
+    ).exists()
 
 
 def expire_unused_links(now: datetime | None = None) -> int:

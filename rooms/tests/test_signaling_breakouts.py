@@ -199,6 +199,8 @@ async def test_closing_counts_down_then_sends_everyone_back() -> None:
     await pat.move(meeting.code)
     # Closed: nobody goes back in, and a join of the main room stays there.
     assert await Person(pat.user, "P0", pat.cookie).refused_from(red) == "closed 4404"
+    await meeting.arefresh_from_db()
+    assert meeting.status == Meeting.Status.ENDED
     assert not pat.socket.notified("moveTo")
     state = await host.socket.request("getBreakouts")
     assert state["breakouts"]["rooms"] == []
@@ -341,3 +343,44 @@ async def test_bad_input_is_refused(data: dict[str, Any], code: str) -> None:
         ("assignBreakout", {"peerId": pat.peer_id, "code": 7}),
     ]:
         assert (await host.socket.request_frame(method, bad))["errorCode"] == "invalid_data"
+
+
+async def test_the_call_goes_on_in_the_rooms_while_the_main_room_is_empty() -> None:
+    # A one-off scheduled meeting: once its call ends only moderators may start it again.
+    meeting, host, (pat,) = await call_of(1)
+    opened = await host.socket.request(
+        "openBreakouts", {"rooms": ["Red"], "assignments": {pat.peer_id: 0}}
+    )
+    red = opened["breakouts"]["rooms"][0]["code"]
+    await pat.move((await moved_to(pat))["code"])
+    await host.move(red)  # the host visits: nobody is left in the main room
+    await meeting.arefresh_from_db()
+    assert meeting.status == Meeting.Status.LIVE
+    await host.socket.request("closeBreakouts", {"seconds": 0})
+    for someone in (host, pat):
+        await wait_until(lambda s=someone: s.socket.notified("moveTo"), what="moveTo main")
+        await someone.move(meeting.code)  # back in, not refused as "meeting_ended"
+
+    # Everyone leaves from a room: the meeting's call is over too.
+    await host.socket.request("openBreakouts", {"rooms": ["Blue"], "assignments": {pat.peer_id: 0}})
+    blue = (await moved_to(pat, "moveTo"))["code"]
+    await pat.move(blue)
+    await host.socket.request("leave")
+    await meeting.arefresh_from_db()
+    assert meeting.status == Meeting.Status.LIVE
+    await pat.socket.request("leave")
+    await meeting.arefresh_from_db()
+    assert meeting.status == Meeting.Status.ENDED
+
+
+async def test_ending_the_meeting_for_all_ends_its_rooms() -> None:
+    meeting, host, (pat, sam) = await call_of(2)
+    await open_two(host, pat, sam)
+    red = (await moved_to(pat))["code"]
+    await pat.move(red)
+    await host.socket.request("endMeeting")
+    assert await pat.socket.wait_closed() == 4410
+    assert pat.socket.notified("meetingEnded")
+    assert await Person(pat.user, "P0", pat.cookie).refused_from(red) == "closed 4404"
+    await meeting.arefresh_from_db()
+    assert meeting.status == Meeting.Status.ENDED
