@@ -72,6 +72,16 @@ export class ChatPanel extends EventTarget {
     }
   }
 
+  // Another room's call (breakout rooms): its own chat, so nothing of this one stays shown.
+  reset() {
+    this.entries.clear();
+    this.byId.clear();
+    this.unconfirmed.clear();
+    this.lastId = 0;
+    this.list.replaceChildren();
+    this.errorElement.textContent = "";
+  }
+
   async loadHistory(messages) {
     for (const message of messages || []) this._upsert(message);
   }

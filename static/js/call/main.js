@@ -28,6 +28,7 @@
 // meet:first-answer, meet:published, meet:first-remote-frame (again after a reconnect), and
 // meet:ws-lost when the signaling connection drops.
 
+import { BreakoutsUi } from "./breakouts.js";
 import { ChatPanel } from "./chat.js";
 import { Chime } from "./chime.js";
 import { LevelMeter, LocalDevices } from "./devices.js";
@@ -81,8 +82,11 @@ class Call {
     this.root = root;
     const codeHolder = root.closest("[data-meeting-code]") || $("[data-meeting-code]");
     this.code = root.dataset.meetingCode || (codeHolder ? codeHolder.dataset.meetingCode : "");
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    this.wsUrl = `${scheme}://${location.host}${root.dataset.wsPath}${encodeURIComponent(this.code)}/`;
+    // The meeting this page is for; `code` is the room this call is in now (a breakout room's
+    // while in one: moveTo).
+    this.mainCode = this.code;
+    this.wsUrl = this._wsUrlFor(this.code);
+    this.moving = false;
     // One participant identity per tab: a reconnect resumes it (no duplicate tile).
     this.peerId = uuid();
     this.displayName = "";
@@ -163,7 +167,45 @@ class Call {
     });
     // Raised hands and reactions (together.js).
     this.together = new Together(this);
+    // Breakout rooms (breakouts.js): it says where to go, moveTo goes there.
+    this.breakouts = new BreakoutsUi({
+      elements: {
+        button: $("#breakouts-button", root),
+        form: $("#breakout-form", root),
+        names: $("#breakout-names", root),
+        addRoom: $("#breakout-add-room", root),
+        random: $("#breakout-random", root),
+        people: $("#breakout-people", root),
+        nobody: $("#breakout-nobody", root),
+        timer: $("#breakout-timer", root),
+        mode: $("#breakout-mode", root),
+        error: $("#breakout-error", root),
+        live: $("#breakout-live", root),
+        timerNote: $("#breakout-timer-note", root),
+        rooms: $("#breakout-rooms", root),
+        broadcastForm: $("#breakout-broadcast", root),
+        broadcastText: $("#breakout-broadcast-text", root),
+        liveError: $("#breakout-live-error", root),
+        close: $("#breakout-close", root),
+        banner: $("#breakout-banner", root),
+        where: $("#breakout-where", root),
+        message: $("#breakout-message", root),
+        accept: $("#breakout-accept", root),
+        returnButton: $("#breakout-return", root),
+      },
+      request: (method, data) => (
+        this.signaling ? this.signaling.request(method, data) : Promise.reject(new Error("You are not connected."))
+      ),
+      move: (code, name) => this.moveTo(code, name),
+      people: () => [...this.peers.entries()].map(([peerId, peer]) => ({ peerId, name: peerLabel(peer) })),
+      toast: (text) => this.toast(text),
+    });
     this._bindUi();
+  }
+
+  _wsUrlFor(code) {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    return `${scheme}://${location.host}${this.root.dataset.wsPath}${encodeURIComponent(code)}/`;
   }
 
   // --- pre-join ----------------------------------------------------------------------------
@@ -256,6 +298,7 @@ class Call {
       else if (action === "toggle-chat") this._togglePanel("chat-panel");
       else if (action === "toggle-people") this._togglePanel("people-panel");
       else if (action === "toggle-polls") this._togglePanel("polls-panel");
+      else if (action === "toggle-breakouts") this._togglePanel("breakouts-panel");
       else if (action === "toggle-settings") this._togglePanel("settings-panel");
       else if (action === "toggle-details") this._togglePanel("details-panel");
       else if (action === "open-layout") this.layoutDialog.open(button);
@@ -460,22 +503,7 @@ class Call {
     this.chime.prepare(); // in the click: a host's lobby chime may sound later
     $("#join-button", this.root).disabled = true;
     this._status(this.askToJoin ? "" : "Joining…");
-    this.signaling = new SignalingClient(this.wsUrl);
-    this.signaling.onRequest = (method, data) => this._onServerRequest(method, data);
-    this.signaling.addEventListener("notification", (event) => this._onNotification(event.detail));
-    this.signaling.addEventListener("open", (event) => {
-      if (!event.detail.reconnected) return;
-      if (this._lobbyDecision) this._knockAgain();
-      else this._onReconnected();
-    });
-    this.signaling.addEventListener("disconnected", () => {
-      if (this.state !== "joined") return;
-      performance.mark("meet:ws-lost");
-      this._banner("Reconnecting…");
-    });
-    this.signaling.addEventListener("failed", (event) => this._end(endStateForClose(event.detail.code)));
-    this.chat.setSignaling(this.signaling);
-    this.chat.setPeerId(this.peerId); // its messages come back with this authorPeerId
+    this._newSignaling();
     let data;
     try {
       await this.signaling.connect();
@@ -512,6 +540,86 @@ class Call {
       // Disconnected: the reconnect publishes again. Connected: the server refused it.
       if (this.signaling && this.signaling.connected) this.toast("Your camera and microphone could not be sent.");
     }
+  }
+
+  // The socket to the room `this.wsUrl` names, its events wired to this call.
+  _newSignaling() {
+    const signaling = new SignalingClient(this.wsUrl);
+    this.signaling = signaling;
+    signaling.onRequest = (method, data) => this._onServerRequest(method, data);
+    // A room left for another (moveTo) says nothing more to this call.
+    const current = () => signaling === this.signaling;
+    signaling.addEventListener("notification", (event) => {
+      if (current()) this._onNotification(event.detail);
+    });
+    signaling.addEventListener("open", (event) => {
+      if (!event.detail.reconnected || !current()) return;
+      if (this._lobbyDecision) this._knockAgain();
+      else this._onReconnected();
+    });
+    signaling.addEventListener("disconnected", () => {
+      if (this.state !== "joined") return;
+      performance.mark("meet:ws-lost");
+      this._banner("Reconnecting…");
+    });
+    signaling.addEventListener("failed", (event) => {
+      if (current()) this._end(endStateForClose(event.detail.code));
+    });
+    this.chat.setSignaling(signaling);
+    this.chat.setPeerId(this.peerId); // its messages come back with this authorPeerId
+  }
+
+  // Breakout rooms: leave this room's call (signaling and media) and join the room with `code`
+  // on a new socket, with the same tab identity, devices and toggles; no page load. Each room
+  // is its own call on the server: its people, its media, its chat.
+  async moveTo(code, name) {
+    if (this.moving) {
+      // Sent on again while on the way (say, the main room's join says "your room is ..."):
+      // go there once this move is done.
+      this.pendingMove = { code, name };
+      return;
+    }
+    if (this.state !== "joined" || !code || code === this.code) return;
+    this.moving = true;
+    this.pendingMove = null;
+    this._banner(`Moving to ${name || "another room"}…`);
+    const previous = this.signaling;
+    try {
+      await previous.request("leave", {}, { timeoutMs: 2000 });
+    } catch (error) {
+      console.warn("leave before moving", error);
+    }
+    previous.close();
+    this._closeMedia();
+    this.firstFrameMarked = false;
+    for (const peerId of [...this.peers.keys()]) this._removePeer(peerId);
+    this.tiles.setActiveSpeaker(null);
+    this.together.clear();
+    this.chat.reset();
+    this.code = code;
+    this.wsUrl = this._wsUrlFor(code);
+    this._newSignaling();
+    try {
+      await this.signaling.connect();
+      const data = await this.signaling.request("join", { peerId: this.peerId, displayName: this.displayName });
+      this._applyJoin(data);
+      this._banner("");
+      this._announce(code === this.mainCode ? "You are back in the main room" : `You are in ${name}`);
+      const media = this._startMedia();
+      await this.chat.loadHistory((data.chat && data.chat.messages) || []);
+      await media;
+    } catch (error) {
+      console.error("moving failed", error);
+      const refusal = endStateForRefusal(error.code);
+      if (refusal) this._end(refusal);
+      else if (this.state === "joined") this.toast(`Could not join ${name || "the room"}: ${error.message || error}`);
+      this._banner("");
+    } finally {
+      this.moving = false;
+    }
+    const next = this.pendingMove;
+    this.pendingMove = null;
+    if (next) await this.moveTo(next.code, next.name);
   }
 
   // join; when the meeting has a lobby, knock and wait on this connection ("Asking to be let
@@ -594,6 +702,7 @@ class Call {
     const moderator = data.canModerate === true;
     this.people.setModerator(moderator, this.role);
     this.chat.setModerator(moderator);
+    this.breakouts.setModerator(moderator);
     const meeting = data.meeting || {};
     this._setLocked(Boolean(meeting.locked));
     this._setGuestAccess(Boolean(meeting.guestsMayAsk));
@@ -615,6 +724,7 @@ class Call {
     }
     this.together.applyJoin(data);
     this._setSpotlight(data.spotlight ? data.spotlight.peerId : null);
+    this.breakouts.applyJoin(data);
   }
 
   // The host's spotlight for everyone (null: none): that person takes everyone's stage, unless
@@ -654,7 +764,7 @@ class Call {
   // The meeting's link, as this browser reached it, in "Meeting details" and, for the host or
   // a co-host who is first in, on a "Your meeting's ready" card (once per page, until closed).
   _showJoiningInfo() {
-    const link = `${window.location.origin}/${this.code}`;
+    const link = `${window.location.origin}/${this.mainCode}`;
     for (const input of $$("[data-join-link]", this.root)) input.value = link;
     for (const label of $$("[data-meeting-code-label]", this.root)) label.textContent = this.code;
     const firstIn = this.peers.size === 0 && ["host", "cohost"].includes(this.role);
@@ -736,6 +846,7 @@ class Call {
     this.tiles.setCameraOff(peerId, !this.tiles.tiles.get(peerId).track);
     this.people.upsert(peerId, { displayName: peerLabel(peer), role });
     this.people.setMicMuted(peerId, micPaused);
+    this.breakouts.renderPeople();
   }
 
   _adoptOrphans(peerId) {
@@ -751,6 +862,7 @@ class Call {
     this.pin.forget(peerId);
     this.tiles.removePeer(peerId);
     this.people.remove(peerId);
+    this.breakouts.renderPeople();
   }
 
   // --- server requests and notifications ---------------------------------------------------
@@ -766,6 +878,7 @@ class Call {
 
   _onNotification({ method, data }) {
     this.together.onNotification(method, data);
+    this.breakouts.onNotification(method, data || {});
     switch (method) {
       case "newPeer":
         this._addPeer(data.peerId, data.displayName, data.role, true, data.isGuest === true);
@@ -1245,6 +1358,7 @@ class Call {
     this.people.clear();
     this.peers.clear();
     this.together.clear();
+    this.breakouts.clear();
     this._banner("");
     this.root.classList.remove("call-active");
   }
@@ -1282,6 +1396,9 @@ class Call {
     this.endedByMe = false;
     this.state = "prejoin";
     this.firstFrameMarked = false;
+    // Back to the meeting itself: it sends an assigned person on to their breakout room.
+    this.code = this.mainCode;
+    this.wsUrl = this._wsUrlFor(this.code);
     await this.devices.open();
     this.micOn = Boolean(this.devices.micTrack) && this.micOn;
     this.cameraOn = Boolean(this.devices.cameraTrack) && this.cameraOn;
