@@ -51,6 +51,16 @@ class RoomEventRelay:
             return
         if not self.is_for_me(message):
             return
+        if context.state is State.JOINING:
+            # Joining: the join's response (its peer list) is being made. What happens in the
+            # room meanwhile comes after it, in order, rather than being lost between the peer
+            # list and the end of the join: many people joining at once (breakout rooms
+            # closing) would otherwise miss each other. The job runs once the response is sent.
+            async def after_join() -> None:
+                await self.relay(message)
+
+            context.enqueue(after_join)
+            return
         if context.state is not State.JOINED:
             # Not in the call (yet): only what is addressed to this peer, e.g. the lobby's
             # lobbyAdmitted / lobbyDenied / lobbyTimedOut while waiting, or meetingEnded (the

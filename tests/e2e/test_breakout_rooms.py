@@ -1,6 +1,7 @@
 """Breakout rooms in real Chromium against real daphne + SFU processes: Alice (the host) makes
 two rooms, puts Bob in one and Cara in the other, and opens them; each page moves to its room
-without a reload and sees nobody from the others; Alice visits Bob's room (media flows between
+without a reload and sees nobody from the others; Dan, late, lands in the main room and Alice
+puts him in Cara's room; Alice visits Bob's room (media flows between
 them there, Cara still sees nobody), broadcasts to all rooms, and closes them: after the
 countdown everyone is back in the main room, where they see each other again. Screenshots at
 1280x800 (and Cara's room on a phone, 360x740) go to var/screenshots/breakouts-*.png."""
@@ -85,6 +86,17 @@ def test_host_splits_the_call_visits_a_room_and_brings_everyone_back(
     expect(live.get_by_text("Bob", exact=True)).to_be_visible()
     _shot(alice, "open")
 
+    # A late joiner lands in the main room; Alice puts him in Blue from the panel.
+    dan = participants("Dan", viewport=DESKTOP)
+    dan.join(url)
+    expect(dan.tile("Alice")).to_be_visible(timeout=JOIN_TIMEOUT_MS)
+    late = live.get_by_role("list", name="Put in a room")
+    late.get_by_label("Dan", exact=True).select_option(label="Blue")
+    expect(dan.page.locator("#breakout-where")).to_have_text("You are in Blue", timeout=TIMEOUT_MS)
+    expect(cara.tile("Dan")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(live.get_by_text("Cara, Dan", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
+    expect(alice.tiles()).to_have_count(1, timeout=TIMEOUT_MS)
+
     # Alice visits Red: she and Bob see and hear each other there; Cara, in Blue, nobody.
     alice.button("Join Red").click()
     expect(alice.page.locator("#breakout-where")).to_have_text("You are in Red", timeout=TIMEOUT_MS)
@@ -92,7 +104,7 @@ def test_host_splits_the_call_visits_a_room_and_brings_everyone_back(
     expect(bob.tile("Alice")).to_be_visible(timeout=TIMEOUT_MS)
     alice.wait_for_frames_from("Bob", 5)
     bob.wait_for_frames_from("Alice", 5)
-    expect(cara.tiles()).to_have_count(1)
+    expect(cara.tiles()).to_have_count(2)  # herself and Dan
     expect(alice.tiles()).to_have_count(2)
     _shot(bob, "visited")
     # Red has its own chat, kept with the meeting.
@@ -128,6 +140,7 @@ def test_host_splits_the_call_visits_a_room_and_brings_everyone_back(
             expect(person.tile(other)).to_be_visible(timeout=CLOSING_TIMEOUT_MS)
     bob.wait_for_frames_from("Cara", 5)
     cara.wait_for_frames_from("Bob", 5)
+    expect(dan.tile("Bob")).to_be_visible(timeout=CLOSING_TIMEOUT_MS)
     for person in (alice, bob, cara):
         expect(person.page.locator("#breakout-banner")).to_be_hidden(timeout=TIMEOUT_MS)
         assert _page_loads(person) == 1

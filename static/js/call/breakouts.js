@@ -152,6 +152,42 @@ export class BreakoutsUi {
       el.people.append(item);
     }
     el.nobody.hidden = el.people.children.length > 0;
+    this._renderLate();
+  }
+
+  // While rooms are open, a moderator in the main room puts whoever is still here (a late
+  // joiner) in a room: assignBreakout, which sends them there.
+  _renderLate() {
+    const el = this.el;
+    const rooms = (this.state && this.state.rooms) || [];
+    const show = rooms.length > 0 && !(this.state && this.state.current);
+    el.latePeople.replaceChildren();
+    el.late.hidden = true;
+    if (!show) return;
+    for (const person of this.people()) {
+      const item = make("li", "breakout-person");
+      const id = `breakout-late-${person.peerId}`;
+      const label = make("label", "breakout-person-name", person.name);
+      label.htmlFor = id;
+      const select = make("select");
+      select.id = id;
+      select.append(new Option("Main room", ""));
+      for (const room of rooms) select.append(new Option(room.name, room.code));
+      select.addEventListener("change", async () => {
+        if (!select.value) return;
+        el.liveError.textContent = "";
+        try {
+          const result = await this.request("assignBreakout", { peerId: person.peerId, code: select.value });
+          this._apply({ ...result.breakouts, current: this.state ? this.state.current : null });
+        } catch (error) {
+          el.liveError.textContent = error.message || "That person could not be moved.";
+          select.value = "";
+        }
+      });
+      item.append(label, select);
+      el.latePeople.append(item);
+    }
+    el.late.hidden = el.latePeople.children.length === 0;
   }
 
   // --- the set-up form ----------------------------------------------------------------------
@@ -262,6 +298,7 @@ export class BreakoutsUi {
       el.timerNote.textContent = `Rooms close automatically at ${ends.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}.`;
     }
     this._renderBanner();
+    this._renderLate();
     if (state && state.closesAt && state.current) {
       const seconds = Math.max(0, Math.round((new Date(state.closesAt) - Date.now()) / 1000));
       this._startClosing({ seconds, code: state.main.code, name: state.main.name });

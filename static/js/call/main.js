@@ -62,6 +62,7 @@ const readEndScreens = () => {
   }
 };
 const TOAST_MS = 4000;
+const LEAVE_BEFORE_MOVING_MS = 10000;
 
 const $ = (selector, root = document) => root.querySelector(selector);
 // Signed-in people get our "Your name" field; guests type theirs in the join page's field.
@@ -183,6 +184,8 @@ class Call {
         live: $("#breakout-live", root),
         timerNote: $("#breakout-timer-note", root),
         rooms: $("#breakout-rooms", root),
+        late: $("#breakout-late", root),
+        latePeople: $("#breakout-late-people", root),
         broadcastForm: $("#breakout-broadcast", root),
         broadcastText: $("#breakout-broadcast-text", root),
         liveError: $("#breakout-live-error", root),
@@ -585,7 +588,9 @@ class Call {
     this._banner(`Moving to ${name || "another room"}…`);
     const previous = this.signaling;
     try {
-      await previous.request("leave", {}, { timeoutMs: 2000 });
+      // Long enough to wait behind a slow request on this socket: without its leave the
+      // others keep our tile for the reconnect grace period.
+      await previous.request("leave", {}, { timeoutMs: LEAVE_BEFORE_MOVING_MS });
     } catch (error) {
       console.warn("leave before moving", error);
     }
